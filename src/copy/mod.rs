@@ -1,0 +1,1 @@
+//! The image copy engine. Stub: implemented in its own change.

@@ -1,0 +1,1 @@
+//! Output formatting: template data objects and printPretty layouts. Stub.

@@ -1,0 +1,49 @@
+//! # regclient
+//!
+//! A blocking client for OCI / Docker registries and OCI image layouts, and the library behind
+//! the `regctl`, `regsync` and `regbot` tools.
+//!
+//! Everything goes through a [`Client`], which owns the backends ([`scheme`]) and a worker pool.
+//! References name what to act on: `registry/repo:tag`, `repo@sha256:...`, or
+//! `ocidir://path:tag` for an OCI layout on disk.
+//!
+//! ```no_run
+//! use regclient::{Client, Reference};
+//! let client = Client::new(Default::default());
+//! let r = Reference::parse("ocidir://testdata/testrepo:v1").unwrap();
+//! let m = client.manifest_get(&r).unwrap();
+//! println!("{} {}", m.media_type(), m.digest());
+//! ```
+//!
+//! Design rules: no global state (two clients never share anything), no printing (progress
+//! and warnings reach the caller through callbacks), one [`Error`] type with a [`ErrorKind`]
+//! to branch on, and every read of untrusted data bounded.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod base64;
+pub mod copy;
+pub mod descriptor;
+pub mod digest;
+mod error;
+pub mod format;
+pub mod image_config;
+pub mod manifest;
+pub mod mediatype;
+pub mod platform;
+pub mod reference;
+pub mod referrer;
+pub mod scheme;
+pub mod template;
+
+mod client;
+
+pub use client::{Client, ClientConfig};
+pub use descriptor::Descriptor;
+pub use digest::{Algorithm, Digest};
+pub use error::{Error, ErrorKind, Result, ResultExt};
+pub use image_config::ImageConfig;
+pub use manifest::Manifest;
+pub use platform::Platform;
+pub use reference::Reference;

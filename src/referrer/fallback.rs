@@ -1,0 +1,1 @@
+//! Maintaining the referrers fallback tag index (pure helpers). Stub: implemented with ocidir.

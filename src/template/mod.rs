@@ -1,0 +1,1 @@
+//! Go `text/template` engine. Stub: implemented in its own change.
