@@ -216,3 +216,6 @@ pub trait Scheme: Send + Sync {
     /// Ends use of a reference: layouts garbage-collect unreferenced blobs they changed.
     fn close(&self, r: &Reference) -> Result<()>;
 }
+
+#[cfg(test)]
+pub(crate) mod memory;

@@ -1,0 +1,1 @@
+//! An in-memory scheme for unit tests. Stub.
