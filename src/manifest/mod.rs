@@ -80,6 +80,8 @@ fn is_zero(n: &i64) -> bool {
 
 /// The parsed view of a manifest.
 #[derive(Debug, Clone, PartialEq)]
+// Few manifests live at once; boxing would only add indirection to every match.
+#[allow(clippy::large_enum_variant)]
 pub enum Body {
     /// OCI manifest, Docker v2 manifest or OCI artifact manifest.
     Image(ImageManifest),
