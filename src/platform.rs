@@ -89,7 +89,7 @@ impl Platform {
             o => o,
         };
         let (arch, variant) = match std::env::consts::ARCH {
-            "x86_64" => ("amd64", ""),
+            "x86_64" => ("amd64", amd64_variant()),
             "x86" => ("386", ""),
             "aarch64" => ("arm64", ""),
             "arm" => (
@@ -219,6 +219,45 @@ impl Platform {
     pub fn is_empty(&self) -> bool {
         self.os.is_empty() && self.architecture.is_empty() && self.variant.is_empty()
     }
+}
+
+/// The x86-64 micro-architecture level this CPU reaches (`v1` is normalised away).
+#[cfg(target_arch = "x86_64")]
+fn amd64_variant() -> &'static str {
+    use std::arch::is_x86_feature_detected as has;
+    let v2 = has!("cmpxchg16b")
+        && has!("popcnt")
+        && has!("sse3")
+        && has!("sse4.1")
+        && has!("sse4.2")
+        && has!("ssse3");
+    let v3 = v2
+        && has!("avx")
+        && has!("avx2")
+        && has!("bmi1")
+        && has!("bmi2")
+        && has!("f16c")
+        && has!("fma")
+        && has!("lzcnt")
+        && has!("movbe")
+        && has!("xsave");
+    let v4 = v3
+        && has!("avx512f")
+        && has!("avx512bw")
+        && has!("avx512cd")
+        && has!("avx512dq")
+        && has!("avx512vl");
+    match (v2, v3, v4) {
+        (_, _, true) => "v4",
+        (_, true, _) => "v3",
+        (true, _, _) => "v2",
+        _ => "",
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn amd64_variant() -> &'static str {
+    ""
 }
 
 fn normalize_os(os: &str) -> String {
