@@ -1,0 +1,2 @@
+//! Tests of the layout scheme.
+use super::*;
