@@ -70,10 +70,7 @@ impl Layout {
             Err(e) => return Err(e.context(format!("reading oci-layout of {}", self.name))),
         };
         let v: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| {
-            Error::new(
-                ErrorKind::Parse,
-                format!("parsing {}: {e}", path.display()),
-            )
+            Error::new(ErrorKind::Parse, format!("parsing {}: {e}", path.display()))
         })?;
         match v.get("imageLayoutVersion").and_then(|v| v.as_str()) {
             Some(LAYOUT_VERSION) => Ok(()),
@@ -107,10 +104,7 @@ impl Layout {
             Err(e) => return Err(e.context(format!("reading index.json of {}", self.name))),
         };
         let index: Index = serde_json::from_slice(&raw).map_err(|e| {
-            Error::new(
-                ErrorKind::Parse,
-                format!("parsing {}: {e}", path.display()),
-            )
+            Error::new(ErrorKind::Parse, format!("parsing {}: {e}", path.display()))
         })?;
         Ok((index, raw))
     }
@@ -135,8 +129,7 @@ impl Layout {
     /// Creates the directory and `oci-layout` when missing, and checks the version otherwise.
     /// Concurrent creators write identical bytes, so no lock is needed here.
     pub(super) fn ensure(&self) -> Result<()> {
-        fs::create_dir_all(&self.root)
-            .with_context(|| format!("creating layout {}", self.name))?;
+        fs::create_dir_all(&self.root).with_context(|| format!("creating layout {}", self.name))?;
         if self.layout_path().exists() {
             return self.check_version();
         }

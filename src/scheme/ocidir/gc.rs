@@ -42,8 +42,7 @@ fn reachable(layout: &Layout, roots: &[Descriptor]) -> Result<HashSet<Digest>> {
                 ),
             ));
         }
-        let Ok(raw) = read_capped(&layout.blob_path(&d.digest), manifest::MAX_PULL as u64)
-        else {
+        let Ok(raw) = read_capped(&layout.blob_path(&d.digest), manifest::MAX_PULL as u64) else {
             continue;
         };
         let src = Source {
@@ -70,7 +69,10 @@ pub(super) fn run(layout: &Layout) -> Result<()> {
     let keep = reachable(layout, &index.manifests)?;
     let mut keep_by_alg: HashMap<Algorithm, HashSet<&str>> = HashMap::new();
     for d in &keep {
-        keep_by_alg.entry(d.algorithm()).or_default().insert(d.hex());
+        keep_by_alg
+            .entry(d.algorithm())
+            .or_default()
+            .insert(d.hex());
     }
     remove_stale_temps(&layout.root)?;
     let blobs = layout.blobs_dir();

@@ -38,10 +38,7 @@ impl PathLocks {
             // Waits only while another thread of this instance holds the path; each holder
             // releases when its guard drops.
             while held.contains(&path) {
-                held = self
-                    .released
-                    .wait(held)
-                    .unwrap_or_else(|e| e.into_inner());
+                held = self.released.wait(held).unwrap_or_else(|e| e.into_inner());
             }
             held.insert(path.clone());
         }

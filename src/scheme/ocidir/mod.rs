@@ -247,7 +247,11 @@ impl Scheme for OciDir {
                     not_found(format!("manifest {digest} not found in {}", layout.name))
                 })?;
                 Descriptor {
-                    size: if e.size > 0 { e.size } else { meta.len() as i64 },
+                    size: if e.size > 0 {
+                        e.size
+                    } else {
+                        meta.len() as i64
+                    },
                     ..e
                 }
             }

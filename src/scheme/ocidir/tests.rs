@@ -124,9 +124,7 @@ fn put_get_head_by_tag_and_digest() {
     let got = s.manifest_get(&r).unwrap();
     assert_eq!(got.digest(), m.digest());
     assert_eq!(got.raw(), m.raw());
-    let by_digest = s
-        .manifest_get(&dir.r(&format!("@{}", m.digest())))
-        .unwrap();
+    let by_digest = s.manifest_get(&dir.r(&format!("@{}", m.digest()))).unwrap();
     assert_eq!(by_digest.media_type(), mt::OCI1_MANIFEST);
     let head = s.manifest_head(&r).unwrap();
     assert_eq!(head.media_type, mt::OCI1_MANIFEST);
@@ -135,7 +133,10 @@ fn put_get_head_by_tag_and_digest() {
 
     let e = s.manifest_get(&dir.r(":v9")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.to_string().contains("tag v9 not found in ocidir://"), "{e}");
+    assert!(
+        e.to_string().contains("tag v9 not found in ocidir://"),
+        "{e}"
+    );
     let e = s
         .manifest_head(&dir.r(&format!("@{}", Digest::sha256(b"nope"))))
         .unwrap_err();
@@ -149,7 +150,10 @@ fn no_tag_means_latest() {
     let r = dir.r("");
     let m = image(&s, &r, "a", None);
     s.manifest_put(&r, &m, PutOpts::default()).unwrap();
-    assert_eq!(s.tag_list(&r, &TagOpts::default()).unwrap().tags, ["latest"]);
+    assert_eq!(
+        s.tag_list(&r, &TagOpts::default()).unwrap().tags,
+        ["latest"]
+    );
     assert_eq!(s.manifest_get(&r).unwrap().digest(), m.digest());
     assert_eq!(
         s.manifest_get(&dir.r(":latest")).unwrap().digest(),
@@ -192,9 +196,7 @@ fn index_rules_via_put() {
     assert_eq!(s.manifest_get(&by_c).unwrap().digest(), c.digest());
 
     // A reference digest that does not match the manifest is refused.
-    let e = s
-        .manifest_put(&by_c, &a, PutOpts::default())
-        .unwrap_err();
+    let e = s.manifest_put(&by_c, &a, PutOpts::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DigestMismatch);
 }
 
@@ -215,10 +217,7 @@ fn full_ref_name_lookup() {
         serde_json::to_vec(&idx).unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        s.manifest_get(&dir.r(":v3")).unwrap().digest(),
-        m.digest()
-    );
+    assert_eq!(s.manifest_get(&dir.r(":v3")).unwrap().digest(), m.digest());
     assert_eq!(s.tag_list(&r, &TagOpts::default()).unwrap().tags, ["v3"]);
     assert_eq!(
         s.manifest_get(&dir.r(":tmp")).unwrap_err().kind(),
@@ -298,10 +297,7 @@ fn corrupt_manifest_blob_detected() {
     let r = dir.r(":v1");
     let m = image(&s, &r, "a", None);
     s.manifest_put(&r, &m, PutOpts::default()).unwrap();
-    let path = dir
-        .path()
-        .join("blobs/sha256")
-        .join(m.digest().hex());
+    let path = dir.path().join("blobs/sha256").join(m.digest().hex());
     let mut raw = std::fs::read(&path).unwrap();
     raw.extend_from_slice(b"  ");
     std::fs::write(&path, raw).unwrap();
@@ -397,10 +393,7 @@ fn tag_list_and_delete() {
         ErrorKind::NotFound
     );
     // Deleting a tag keeps the manifest reachable through its other tags.
-    assert_eq!(
-        s.manifest_get(&dir.r(":v2")).unwrap().digest(),
-        a.digest()
-    );
+    assert_eq!(s.manifest_get(&dir.r(":v2")).unwrap().digest(), a.digest());
     assert_eq!(
         s.manifest_delete(&dir.r(":v2"), DeleteOpts::default())
             .unwrap_err()
@@ -415,9 +408,12 @@ fn manifest_delete_removes_entries_and_blob() {
     let s = scheme();
     let a = image(&s, &dir.r(""), "a", None);
     let b = image(&s, &dir.r(""), "b", None);
-    s.manifest_put(&dir.r(":v1"), &a, PutOpts::default()).unwrap();
-    s.manifest_put(&dir.r(":v2"), &a, PutOpts::default()).unwrap();
-    s.manifest_put(&dir.r(":v3"), &b, PutOpts::default()).unwrap();
+    s.manifest_put(&dir.r(":v1"), &a, PutOpts::default())
+        .unwrap();
+    s.manifest_put(&dir.r(":v2"), &a, PutOpts::default())
+        .unwrap();
+    s.manifest_put(&dir.r(":v3"), &b, PutOpts::default())
+        .unwrap();
     let by_a = dir.r(&format!("@{}", a.digest()));
     s.manifest_delete(&by_a, DeleteOpts::default()).unwrap();
     let list = s.tag_list(&dir.r(""), &TagOpts::default()).unwrap();
@@ -461,12 +457,8 @@ fn referrers_fallback_on_put_and_delete() {
     let sig = image(&s, &dir.r(""), "sig", Some(&subject));
     let sbom = image(&s, &dir.r(""), "sbom", Some(&subject));
     for m in [&sig, &sbom] {
-        s.manifest_put(
-            &dir.r(&format!("@{}", m.digest())),
-            m,
-            PutOpts::default(),
-        )
-        .unwrap();
+        s.manifest_put(&dir.r(&format!("@{}", m.digest())), m, PutOpts::default())
+            .unwrap();
     }
     // Pushing again does not duplicate the fallback entry.
     s.manifest_put(
@@ -581,7 +573,9 @@ fn gc_only_when_modified() {
         gc: false,
         created: None,
     });
-    no_gc.blob_put(&r, &BlobExpect::default(), &mut &b"x"[..]).unwrap();
+    no_gc
+        .blob_put(&r, &BlobExpect::default(), &mut &b"x"[..])
+        .unwrap();
     no_gc.close(&r).unwrap();
     assert!(alg_dir.join(Digest::sha256(b"x").hex()).exists());
 
@@ -605,7 +599,10 @@ fn gc_only_when_modified() {
     s.tag_delete(&dir.r(&format!(":{}", m.digest().fallback_tag())))
         .unwrap();
     s.close(&r).unwrap();
-    assert_eq!(blob_files(&dir), [fresh.file_name().unwrap().to_str().unwrap()]);
+    assert_eq!(
+        blob_files(&dir),
+        [fresh.file_name().unwrap().to_str().unwrap()]
+    );
 }
 
 #[test]
