@@ -310,6 +310,10 @@ impl Scheme for OciDir {
         } else {
             None
         };
+        if opts.child && m.subject().is_none() && layout.index_path().is_file() {
+            // Children are not indexed: nothing to update, so skip the lock.
+            return Ok(());
+        }
         let created = self.created();
         self.update_index(&layout, |idx| {
             let mut changed = false;
@@ -323,6 +327,8 @@ impl Scheme for OciDir {
                     None => changed |= index::add_untagged(idx, &desc, &created),
                 }
             }
+            // Referrers are listed even when pushed as children: the fallback tag is how
+            // they are found, whatever pushed them.
             if m.subject().is_some() {
                 self.referrer_add(&layout, idx, m)?;
                 changed = true;
