@@ -113,7 +113,11 @@ impl<'a> State<'a> {
                     let v = self.pipe(p, dot);
                     let flow = match v {
                         Ok(v) if truthy(&v) => {
-                            let d = if matches!(node, Node::With(..)) { &v } else { dot };
+                            let d = if matches!(node, Node::With(..)) {
+                                &v
+                            } else {
+                                dot
+                            };
                             self.walk(body, d, depth + 1)
                         }
                         Ok(_) => self.walk(els, dot, depth + 1),
@@ -158,14 +162,7 @@ impl<'a> State<'a> {
         Ok(Flow::Normal)
     }
 
-    fn range(
-        &mut self,
-        p: &Pipe,
-        body: &[Node],
-        els: &[Node],
-        dot: &Value,
-        depth: usize,
-    ) -> R<()> {
+    fn range(&mut self, p: &Pipe, body: &[Node], els: &[Node], dot: &Value, depth: usize) -> R<()> {
         let v = self.pipe_value(p, dot)?;
         let items: Vec<(Value, Value)> = match &v {
             Value::Nil => Vec::new(),
@@ -194,7 +191,9 @@ impl<'a> State<'a> {
             Value::Int(n) => {
                 if *n > MAX_RANGE_INT {
                     return Err(self.locate(
-                        plain(format!("range over {n} exceeds the limit of {MAX_RANGE_INT}")),
+                        plain(format!(
+                            "range over {n} exceeds the limit of {MAX_RANGE_INT}"
+                        )),
                         p.start,
                         p.start,
                     ));
@@ -206,12 +205,7 @@ impl<'a> State<'a> {
                     .map(|i| (Value::Int(i), Value::Int(i)))
                     .collect()
             }
-            other => {
-                return Err(plain(format!(
-                    "range can't iterate over {}",
-                    fmt_v(other)
-                )))
-            }
+            other => return Err(plain(format!("range can't iterate over {}", fmt_v(other)))),
         };
         if items.is_empty() {
             self.walk(els, dot, depth + 1)?;
@@ -377,7 +371,13 @@ impl<'a> State<'a> {
         Ok(v)
     }
 
-    fn call_func(&mut self, name: &str, ops: &[Operand], fin: Option<Value>, dot: &Value) -> R<Value> {
+    fn call_func(
+        &mut self,
+        name: &str,
+        ops: &[Operand],
+        fin: Option<Value>,
+        dot: &Value,
+    ) -> R<Value> {
         // `and` and `or` stop evaluating at the deciding argument, like Go 1.18+.
         if name == "and" || name == "or" {
             let n = ops.len() + fin.is_some() as usize;

@@ -443,7 +443,16 @@ fn fmt_one(verb: char, sp: &Spec, v: &Value) -> String {
     };
     match verb {
         'v' | 's' => {
-            if verb == 's' && !matches!(v, Value::String(_) | Value::Object(_) | Value::List(_) | Value::Map(_) | Value::Json(_)) {
+            if verb == 's'
+                && !matches!(
+                    v,
+                    Value::String(_)
+                        | Value::Object(_)
+                        | Value::List(_)
+                        | Value::Map(_)
+                        | Value::Json(_)
+                )
+            {
                 if let Value::Nil = v {
                     return pad("%!s(<nil>)".into(), sp, false);
                 }
@@ -514,7 +523,13 @@ fn fmt_one(verb: char, sp: &Spec, v: &Value) -> String {
                 let c = char::from_u32(i as u32).unwrap_or('\u{fffd}');
                 let q = quote(&c.to_string());
                 let inner = &q[1..q.len() - 1];
-                let inner = if inner == "\\\"" { "\"" } else if c == '\'' { "\\'" } else { inner };
+                let inner = if inner == "\\\"" {
+                    "\""
+                } else if c == '\'' {
+                    "\\'"
+                } else {
+                    inner
+                };
                 pad(format!("'{inner}'"), sp, false)
             }
             Value::Object(o) => pad(quote(&o.display()), sp, false),

@@ -294,7 +294,8 @@ fn lex_action(src: &str, mut p: usize, open: usize) -> Result<(Vec<Token>, usize
             b'.' => {
                 p += 1;
                 let s = p;
-                while p < b.len() && (b[p].is_ascii_alphanumeric() || b[p] == b'_' || b[p] >= 0x80) {
+                while p < b.len() && (b[p].is_ascii_alphanumeric() || b[p] == b'_' || b[p] >= 0x80)
+                {
                     p += 1;
                 }
                 if p == s {
@@ -305,7 +306,8 @@ fn lex_action(src: &str, mut p: usize, open: usize) -> Result<(Vec<Token>, usize
             }
             b'$' => {
                 p += 1;
-                while p < b.len() && (b[p].is_ascii_alphanumeric() || b[p] == b'_' || b[p] >= 0x80) {
+                while p < b.len() && (b[p].is_ascii_alphanumeric() || b[p] == b'_' || b[p] >= 0x80)
+                {
                     p += 1;
                 }
                 Tok::Var(src[start..p].to_string())
@@ -316,14 +318,19 @@ fn lex_action(src: &str, mut p: usize, open: usize) -> Result<(Vec<Token>, usize
                 t
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
-                while p < b.len() && (b[p].is_ascii_alphanumeric() || b[p] == b'_' || b[p] >= 0x80) {
+                while p < b.len() && (b[p].is_ascii_alphanumeric() || b[p] == b'_' || b[p] >= 0x80)
+                {
                     p += 1;
                 }
                 Tok::Ident(src[start..p].to_string())
             }
             _ => {
                 let ch = src[p..].chars().next().unwrap_or('?');
-                return Err(perr(src, p, format!("unexpected {:?} in operand", ch.to_string())));
+                return Err(perr(
+                    src,
+                    p,
+                    format!("unexpected {:?} in operand", ch.to_string()),
+                ));
             }
         };
         toks.push(Token {
@@ -423,7 +430,8 @@ fn lex_char(src: &str, p: usize) -> Result<(i64, usize)> {
 fn lex_number(src: &str, p: usize) -> Result<(Tok, usize)> {
     let b = src.as_bytes();
     let mut e = p;
-    while e < b.len() && (b[e].is_ascii_alphanumeric() || matches!(b[e], b'.' | b'_' | b'+' | b'-')) {
+    while e < b.len() && (b[e].is_ascii_alphanumeric() || matches!(b[e], b'.' | b'_' | b'+' | b'-'))
+    {
         // A sign is part of the number only at the start or after an exponent marker.
         if matches!(b[e], b'+' | b'-') && e > p {
             let prev = b[e - 1].to_ascii_lowercase();
@@ -458,7 +466,8 @@ fn parse_number(text: &str) -> Option<Tok> {
         Some(i64::from_str_radix(o, 8).ok()?)
     } else if let Some(bi) = lower.strip_prefix("0b") {
         Some(i64::from_str_radix(bi, 2).ok()?)
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|c| c.is_ascii_digit()) {
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|c| c.is_ascii_digit())
+    {
         Some(i64::from_str_radix(&lower[1..], 8).ok()?)
     } else if lower.bytes().all(|c| c.is_ascii_digit()) {
         Some(lower.parse::<i64>().ok()?)
@@ -468,7 +477,10 @@ fn parse_number(text: &str) -> Option<Tok> {
     if let Some(v) = radix_int {
         return Some(Tok::Int(if neg { -v } else { v }));
     }
-    if !lower.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-')) {
+    if !lower
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'))
+    {
         return None;
     }
     let f: f64 = lower.parse().ok()?;
@@ -500,10 +512,7 @@ pub(crate) fn parse(src: &str) -> Result<Tree> {
     if let Some((kw, off)) = stop {
         return Err(perr(src, off, format!("unexpected {{{{{kw}}}}}")));
     }
-    Ok(Tree {
-        root,
-        defs: p.defs,
-    })
+    Ok(Tree { root, defs: p.defs })
 }
 
 struct Parser<'a> {
@@ -560,10 +569,18 @@ impl<'a> Parser<'a> {
                 }
                 "break" | "continue" => {
                     if self.loops == 0 {
-                        return Err(perr(self.src, open, format!("{{{{{kw}}}}} outside {{{{range}}}}")));
+                        return Err(perr(
+                            self.src,
+                            open,
+                            format!("{{{{{kw}}}}} outside {{{{range}}}}"),
+                        ));
                     }
                     if toks.len() > 1 {
-                        return Err(perr(self.src, toks[1].start, format!("unexpected token in {kw}")));
+                        return Err(perr(
+                            self.src,
+                            toks[1].start,
+                            format!("unexpected token in {kw}"),
+                        ));
                     }
                     nodes.push(if kw == "break" {
                         Node::Break
@@ -574,7 +591,11 @@ impl<'a> Parser<'a> {
                 "define" => {
                     let name = self.template_name(&toks[1..], open, "define")?;
                     if toks.len() > 2 {
-                        return Err(perr(self.src, toks[2].start, "unexpected token in define clause"));
+                        return Err(perr(
+                            self.src,
+                            toks[2].start,
+                            "unexpected token in define clause",
+                        ));
                     }
                     let saved = std::mem::take(&mut self.loops);
                     let (body, stop) = self.list(depth + 1)?;
@@ -610,8 +631,16 @@ impl<'a> Parser<'a> {
     fn expect_end(&self, stop: Stop, open: usize, what: &str) -> Result<()> {
         match stop {
             Some((k, _)) if k == "end" => Ok(()),
-            Some((_, off)) => Err(perr(self.src, off, format!("unexpected {{{{else}}}} in {what}"))),
-            None => Err(perr(self.src, open, format!("unexpected EOF: missing {{{{end}}}} for {what}"))),
+            Some((_, off)) => Err(perr(
+                self.src,
+                off,
+                format!("unexpected {{{{else}}}} in {what}"),
+            )),
+            None => Err(perr(
+                self.src,
+                open,
+                format!("unexpected EOF: missing {{{{end}}}} for {what}"),
+            )),
         }
     }
 
@@ -620,8 +649,16 @@ impl<'a> Parser<'a> {
             Some(Token {
                 tok: Tok::Str(s), ..
             }) => Ok(s.clone()),
-            Some(t) => Err(perr(self.src, t.start, format!("unexpected token in {what} clause: expected template name"))),
-            None => Err(perr(self.src, open, format!("missing name in {what} clause"))),
+            Some(t) => Err(perr(
+                self.src,
+                t.start,
+                format!("unexpected token in {what} clause: expected template name"),
+            )),
+            None => Err(perr(
+                self.src,
+                open,
+                format!("missing name in {what} clause"),
+            )),
         }
     }
 
@@ -641,7 +678,11 @@ impl<'a> Parser<'a> {
         let (body, stop) = body?;
         let else_list = match stop {
             None => {
-                return Err(perr(self.src, open, format!("unexpected EOF: missing {{{{end}}}} for {kw}")));
+                return Err(perr(
+                    self.src,
+                    open,
+                    format!("unexpected EOF: missing {{{{end}}}} for {kw}"),
+                ));
             }
             Some((k, _)) if k == "end" => Vec::new(),
             Some((_, eoff)) => {
@@ -651,7 +692,9 @@ impl<'a> Parser<'a> {
                 let etoks = etoks.clone();
                 self.pos += 1;
                 let chained = match etoks.get(1).map(|t| &t.tok) {
-                    Some(Tok::Ident(k)) if (k == "if" || k == "with") && kw != "range" => Some(k.clone()),
+                    Some(Tok::Ident(k)) if (k == "if" || k == "with") && kw != "range" => {
+                        Some(k.clone())
+                    }
                     None => None,
                     Some(_) => {
                         return Err(perr(self.src, etoks[1].start, "unexpected token in else"));
@@ -665,10 +708,18 @@ impl<'a> Parser<'a> {
                     match stop2 {
                         Some((k, _)) if k == "end" => els,
                         Some((_, off)) => {
-                            return Err(perr(self.src, off, format!("expected end; found {{{{else}}}} in {kw}")));
+                            return Err(perr(
+                                self.src,
+                                off,
+                                format!("expected end; found {{{{else}}}} in {kw}"),
+                            ));
                         }
                         None => {
-                            return Err(perr(self.src, open, format!("unexpected EOF: missing {{{{end}}}} for {kw}")));
+                            return Err(perr(
+                                self.src,
+                                open,
+                                format!("unexpected EOF: missing {{{{end}}}} for {kw}"),
+                            ));
                         }
                     }
                 }
@@ -693,7 +744,10 @@ impl<'a> Parser<'a> {
         // Declarations: `$x :=`, `$x =`, and in range `$i, $v :=`.
         let mut j = 0;
         let mut names = Vec::new();
-        while let Some(Token { tok: Tok::Var(v), .. }) = toks.get(j) {
+        while let Some(Token {
+            tok: Tok::Var(v), ..
+        }) = toks.get(j)
+        {
             names.push(v.clone());
             match toks.get(j + 1).map(|t| &t.tok) {
                 Some(Tok::Declare) | Some(Tok::Assign) => {
@@ -704,7 +758,11 @@ impl<'a> Parser<'a> {
                 }
                 Some(Tok::Comma) if range && names.len() < 2 => j += 2,
                 Some(Tok::Comma) => {
-                    return Err(perr(self.src, toks[j + 1].start, "too many declarations in command"));
+                    return Err(perr(
+                        self.src,
+                        toks[j + 1].start,
+                        "too many declarations in command",
+                    ));
                 }
                 _ => break,
             }
@@ -725,10 +783,17 @@ impl<'a> Parser<'a> {
         for c in cmds.iter().skip(1) {
             let executable = matches!(
                 c.args.first().map(|a| &a.term),
-                Some(Term::Func(..)) | Some(Term::Field(_)) | Some(Term::Var(_, _)) | Some(Term::Sub(..))
+                Some(Term::Func(..))
+                    | Some(Term::Field(_))
+                    | Some(Term::Var(_, _))
+                    | Some(Term::Sub(..))
             );
             if !executable {
-                return Err(perr(self.src, c.start, "non executable command in pipeline stage"));
+                return Err(perr(
+                    self.src,
+                    c.start,
+                    "non executable command in pipeline stage",
+                ));
             }
         }
         Ok(Pipe {
@@ -746,7 +811,11 @@ impl<'a> Parser<'a> {
             let (op, n) = self.operand(&toks[i..], depth)?;
             if n < toks.len() - i && !toks[i + n].space_before && toks[i + n].tok != Tok::RParen {
                 let t = &toks[i + n];
-                return Err(perr(self.src, t.start, format!("missing space before {:?}", &self.src[t.start..t.end])));
+                return Err(perr(
+                    self.src,
+                    t.start,
+                    format!("missing space before {:?}", &self.src[t.start..t.end]),
+                ));
             }
             args.push(op);
             i += n;
@@ -782,7 +851,13 @@ impl<'a> Parser<'a> {
                 "false" => Term::Bool(false),
                 "nil" => Term::Nil,
                 f if FUNCS.contains(&f) => Term::Func(f.to_string(), Vec::new()),
-                f => return Err(perr(self.src, t.start, format!("function {f:?} not defined"))),
+                f => {
+                    return Err(perr(
+                        self.src,
+                        t.start,
+                        format!("function {f:?} not defined"),
+                    ))
+                }
             },
             Tok::Str(s) => Term::Str(s.clone()),
             Tok::Char(c) | Tok::Int(c) => Term::Int(*c),
@@ -809,7 +884,11 @@ impl<'a> Parser<'a> {
                 };
                 let inner = &toks[1..close];
                 if inner.is_empty() {
-                    return Err(perr(self.src, t.start, "missing value for parenthesized pipeline"));
+                    return Err(perr(
+                        self.src,
+                        t.start,
+                        "missing value for parenthesized pipeline",
+                    ));
                 }
                 let pipe = self.pipeline(inner, t.start, false, depth + 1)?;
                 if !pipe.vars.is_empty() {
@@ -821,7 +900,11 @@ impl<'a> Parser<'a> {
             Tok::RParen => return Err(perr(self.src, t.start, "unexpected right paren")),
             Tok::Pipe => return Err(perr(self.src, t.start, "unexpected \"|\" in operand")),
             Tok::Declare | Tok::Assign | Tok::Comma => {
-                return Err(perr(self.src, t.start, format!("unexpected {:?} in operand", &self.src[t.start..t.end])));
+                return Err(perr(
+                    self.src,
+                    t.start,
+                    format!("unexpected {:?} in operand", &self.src[t.start..t.end]),
+                ));
             }
         };
         let mut chain = Vec::new();
@@ -830,7 +913,14 @@ impl<'a> Parser<'a> {
             match &term {
                 Term::Var(..) | Term::Func(..) | Term::Sub(..) => {}
                 _ => {
-                    return Err(perr(self.src, toks[n].start, format!("unexpected . after term {:?}", &self.src[t.start..toks[n - 1].end])));
+                    return Err(perr(
+                        self.src,
+                        toks[n].start,
+                        format!(
+                            "unexpected . after term {:?}",
+                            &self.src[t.start..toks[n - 1].end]
+                        ),
+                    ));
                 }
             }
         }

@@ -129,7 +129,11 @@ impl Time {
                 }
                 Chunk::Tok(t) => t,
             };
-            let h12 = if c.hour % 12 == 0 { 12 } else { c.hour % 12 };
+            let h12 = if c.hour.is_multiple_of(12) {
+                12
+            } else {
+                c.hour % 12
+            };
             match tok {
                 Tok::LongMonth => out.push_str(MONTHS[c.month as usize - 1]),
                 Tok::Month => out.push_str(&MONTHS[c.month as usize - 1][..3]),
@@ -204,17 +208,25 @@ impl Time {
         let mut pm: Option<bool> = None;
         let mut offset = 0i32;
         let mut zone = "UTC".to_string();
-        for chunk in chunks(layout) {
-            let tok = match chunk {
+        let parts = chunks(layout);
+        for (ci, chunk) in parts.iter().enumerate() {
+            let next_is_frac = matches!(parts.get(ci + 1), Some(Chunk::Tok(Tok::Frac(..))));
+            let tok = match *chunk {
                 Chunk::Lit(s) => {
-                    v = v.strip_prefix(s).ok_or_else(|| bad(&format!("{v:?} as {s:?}")))?;
+                    v = v
+                        .strip_prefix(s)
+                        .ok_or_else(|| bad(&format!("{v:?} as {s:?}")))?;
                     continue;
                 }
                 Chunk::Tok(t) => t,
             };
             let rest = v;
             let num = |v: &mut &str, min_d: usize, max_d: usize| -> Option<i64> {
-                let n = v.bytes().take(max_d).take_while(|b| b.is_ascii_digit()).count();
+                let n = v
+                    .bytes()
+                    .take(max_d)
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
                 if n < min_d {
                     return None;
                 }
@@ -262,7 +274,9 @@ impl Time {
                 Tok::Second | Tok::ZeroSecond => {
                     let ok = num(&mut v, 1, 2).map(|s| sec = s as u32).is_some();
                     // Go accepts a fractional second the layout does not mention.
-                    if ok && (v.starts_with('.') || v.starts_with(','))
+                    if ok
+                        && !next_is_frac
+                        && (v.starts_with('.') || v.starts_with(','))
                         && v[1..].starts_with(|c: char| c.is_ascii_digit())
                     {
                         let n = v[1..].bytes().take_while(|b| b.is_ascii_digit()).count();
@@ -344,7 +358,11 @@ impl Time {
             Some(false) if hour == 12 => hour = 0,
             _ => {}
         }
-        if !(1..=12).contains(&month) || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || min > 59
+            || sec > 59
         {
             return Err(Error::new(
                 ErrorKind::InvalidInput,

@@ -76,7 +76,7 @@ pub(crate) fn fmt_float(f: f64) -> String {
     let neg = mant.starts_with('-');
     let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
     let sign = if neg { "-" } else { "" };
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         let (first, rest) = digits.split_at(1);
         let frac = if rest.is_empty() {
             String::new()
@@ -151,9 +151,9 @@ pub(crate) fn to_json(v: &Value) -> serde_json::Value {
         }
         Value::String(s) => serde_json::Value::String(s.clone()),
         Value::List(l) => serde_json::Value::Array(l.iter().map(to_json).collect()),
-        Value::Map(m) => serde_json::Value::Object(
-            m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect(),
-        ),
+        Value::Map(m) => {
+            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
         Value::Json(j) => j.clone(),
         Value::Object(o) => o.to_json(),
     }
@@ -179,8 +179,7 @@ pub(crate) fn field(v: &Value, name: &str) -> Result<Value, String> {
                 return Ok(from_json(x));
             }
             let want = loose(name);
-            Ok(o
-                .iter()
+            Ok(o.iter()
                 .find(|(k, _)| loose(k) == want)
                 .map(|(_, x)| from_json(x))
                 .unwrap_or(Value::Nil))
@@ -215,7 +214,10 @@ fn as_index(i: &Value) -> Result<i64, String> {
     match i {
         Value::Int(n) => Ok(*n),
         Value::Float(f) if f.fract() == 0.0 => Ok(*f as i64),
-        other => Err(format!("cannot index slice/array with type {}", type_name(other))),
+        other => Err(format!(
+            "cannot index slice/array with type {}",
+            type_name(other)
+        )),
     }
 }
 
@@ -240,20 +242,24 @@ pub(crate) fn index(v: &Value, i: &Value) -> Result<Value, String> {
     };
     match v {
         Value::List(l) => Ok(l[in_range(as_index(i)?, l.len())?].clone()),
-        Value::String(s) => Ok(Value::Int(s.as_bytes()[in_range(as_index(i)?, s.len())?] as i64)),
+        Value::String(s) => Ok(Value::Int(
+            s.as_bytes()[in_range(as_index(i)?, s.len())?] as i64,
+        )),
         Value::Json(serde_json::Value::Array(a)) => {
             Ok(from_json(&a[in_range(as_index(i)?, a.len())?]))
         }
         Value::Map(m) => Ok(m.get(&key_string(i)?).cloned().unwrap_or(Value::Nil)),
-        Value::Json(serde_json::Value::Object(o)) => Ok(o
-            .get(&key_string(i)?)
-            .map(from_json)
-            .unwrap_or(Value::Nil)),
+        Value::Json(serde_json::Value::Object(o)) => {
+            Ok(o.get(&key_string(i)?).map(from_json).unwrap_or(Value::Nil))
+        }
         Value::Nil => Err("index of untyped nil".into()),
         Value::Object(o) => {
             // Objects wrapping a slice or map (e.g. a descriptor list) index through JSON.
             let j = o.to_json();
-            if matches!(j, serde_json::Value::Array(_) | serde_json::Value::Object(_)) {
+            if matches!(
+                j,
+                serde_json::Value::Array(_) | serde_json::Value::Object(_)
+            ) {
                 index(&Value::Json(j), i)
             } else {
                 Err(format!("can't index item of type {}", o.type_name()))
