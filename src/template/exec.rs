@@ -133,7 +133,11 @@ impl<'a> State<'a> {
                     let mark = self.vars.len();
                     let r = self.range(p, body, els, dot, depth);
                     self.vars.truncate(mark);
-                    r?;
+                    // Only the else branch can pass a break/continue on to an outer range.
+                    match r? {
+                        Flow::Normal => {}
+                        f => return Ok(f),
+                    }
                 }
                 Node::Template(name, p, off) => {
                     let Some(body) = self.defs.get(name) else {
@@ -162,7 +166,14 @@ impl<'a> State<'a> {
         Ok(Flow::Normal)
     }
 
-    fn range(&mut self, p: &Pipe, body: &[Node], els: &[Node], dot: &Value, depth: usize) -> R<()> {
+    fn range(
+        &mut self,
+        p: &Pipe,
+        body: &[Node],
+        els: &[Node],
+        dot: &Value,
+        depth: usize,
+    ) -> R<Flow> {
         let v = self.pipe_value(p, dot)?;
         let items: Vec<(Value, Value)> = match &v {
             Value::Nil => Vec::new(),
@@ -208,8 +219,7 @@ impl<'a> State<'a> {
             other => return Err(plain(format!("range can't iterate over {}", fmt_v(other)))),
         };
         if items.is_empty() {
-            self.walk(els, dot, depth + 1)?;
-            return Ok(());
+            return self.walk(els, dot, depth + 1);
         }
         let mark = self.vars.len();
         for (k, x) in items {
@@ -228,7 +238,7 @@ impl<'a> State<'a> {
                 Flow::Continue | Flow::Normal => {}
             }
         }
-        Ok(())
+        Ok(Flow::Normal)
     }
 
     /// Evaluates a pipeline and applies its declaration or assignment.
@@ -363,7 +373,18 @@ impl<'a> State<'a> {
                     ))),
                 };
             }
-            v = value::field(&v, name).map_err(plain)?;
+            v = match value::field(&v, name) {
+                Ok(x) => x,
+                // A method that wants arguments gets called with none, so its own error
+                // (wrong number of args) is reported instead of "can't evaluate field".
+                Err(e) => match &v {
+                    Value::Object(o) => match o.call(name, &[]) {
+                        Some(r) => r.map_err(|e| plain(e.to_string()))?,
+                        None => return Err(plain(e)),
+                    },
+                    _ => return Err(plain(e)),
+                },
+            };
         }
         if chain.is_empty() && !args.is_empty() {
             return Err(plain("can't give argument to non-function"));

@@ -557,3 +557,75 @@ fn plain_values() {
         "2"
     );
 }
+
+#[test]
+fn go_zero_values_for_nil_maps_and_missing_keys() {
+    let d = man();
+    // String maps give "" for a missing key through `index`, as Go's map[string]string does.
+    assert_eq!(render("[{{ index .Annotations \"nope\" }}]", &d), "[]");
+    assert_eq!(
+        render("[{{ index .Config.Labels \"nope\" }}]", &config()),
+        "[]"
+    );
+    // A nil map or slice has length 0 and indexes to the zero value.
+    assert_eq!(render("{{ len .Config.Annotations }}", &d), "0");
+    assert_eq!(render("[{{ index .Config.Annotations \"x\" }}]", &d), "[]");
+    assert_eq!(
+        render(
+            "{{ range .Config.Annotations }}x{{ else }}none{{ end }}",
+            &d
+        ),
+        "none"
+    );
+}
+
+#[test]
+fn methods_with_arguments() {
+    let s = render_err("{{ (time).Parse }}", &Value::Nil).to_string();
+    assert!(
+        s.contains("wrong number of args for Parse: want 2 got 0"),
+        "{s}"
+    );
+    let s = render_err("{{ time.Parse \"2006\" \"x\" }}", &Value::Nil).to_string();
+    assert!(s.contains("cannot parse"), "{s}");
+    // The piped value becomes the method's last argument.
+    assert_eq!(
+        render(
+            "{{ \"2006\" | (time.Parse \"2006-01-02\" \"2021-07-04\").Format }}",
+            &Value::Nil
+        ),
+        "2021"
+    );
+}
+
+#[test]
+fn break_in_range_else_reaches_outer_range() {
+    let d = man();
+    let src = "{{range .Layers}}{{.Size}}{{range .Annotations}}{{else}}{{break}}{{end}}x{{end}}";
+    assert_eq!(render(src, &d), "100");
+    let src = "{{range .Layers}}{{range .Annotations}}{{else}}{{continue}}{{end}}x{{end}}.";
+    assert_eq!(render(src, &d), ".");
+}
+
+#[test]
+fn trim_markers_and_numbers() {
+    let d = Value::Nil;
+    assert_eq!(render("{{-3}}", &d), "-3");
+    assert_eq!(render("a \n\t{{- 3 -}} \n b", &d), "a3b");
+    assert_eq!(render("a {{3 -}} b", &d), "a 3b");
+    assert_eq!(
+        render(
+            "{{ 1_000 }} {{ 0o17 }} {{ 0b101 }} {{ 017 }} {{ +5 }} {{ .5 }}",
+            &d
+        ),
+        "1000 15 5 15 5 0.5"
+    );
+    assert_eq!(render("{{ \"\\u00e9\\x41\\t|\" }}", &d), "éA\t|");
+    assert_eq!(render("{{ '\\n' }} {{ '\\'' }}", &d), "10 39");
+    assert!(parse_err("{{ 1x }}")
+        .to_string()
+        .contains("bad number syntax"));
+    assert!(parse_err("{{ .A\"x\" }}")
+        .to_string()
+        .contains("missing space"));
+}

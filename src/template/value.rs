@@ -205,7 +205,8 @@ pub(crate) fn len(v: &Value) -> Result<usize, String> {
             serde_json::Value::Array(a) => Ok(a.len()),
             _ => Err(format!("len of type {}", o.type_name())),
         },
-        Value::Nil => Err("len of nil pointer".into()),
+        // Usually a nil slice or map in the Go original, whose length is 0.
+        Value::Nil => Ok(0),
         other => Err(format!("len of type {}", type_name(other))),
     }
 }
@@ -248,11 +249,29 @@ pub(crate) fn index(v: &Value, i: &Value) -> Result<Value, String> {
         Value::Json(serde_json::Value::Array(a)) => {
             Ok(from_json(&a[in_range(as_index(i)?, a.len())?]))
         }
-        Value::Map(m) => Ok(m.get(&key_string(i)?).cloned().unwrap_or(Value::Nil)),
+        // A missing key gives Go's zero value: "" for string maps (annotations, labels),
+        // nil otherwise.
+        Value::Map(m) => Ok(m.get(&key_string(i)?).cloned().unwrap_or_else(|| {
+            if m.values().all(|v| matches!(v, Value::String(_))) {
+                Value::String(String::new())
+            } else {
+                Value::Nil
+            }
+        })),
         Value::Json(serde_json::Value::Object(o)) => {
-            Ok(o.get(&key_string(i)?).map(from_json).unwrap_or(Value::Nil))
+            Ok(o.get(&key_string(i)?).map(from_json).unwrap_or_else(|| {
+                if o.values().all(|v| v.is_string()) {
+                    Value::String(String::new())
+                } else {
+                    Value::Nil
+                }
+            }))
         }
-        Value::Nil => Err("index of untyped nil".into()),
+        // Typically a nil map in the Go original, where a lookup gives the zero value.
+        Value::Nil => {
+            key_string(i)?;
+            Ok(Value::String(String::new()))
+        }
         Value::Object(o) => {
             // Objects wrapping a slice or map (e.g. a descriptor list) index through JSON.
             let j = o.to_json();
