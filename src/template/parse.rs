@@ -814,7 +814,7 @@ impl<'a> Parser<'a> {
                 return Err(perr(
                     self.src,
                     t.start,
-                    format!("missing space before {:?}", &self.src[t.start..t.end]),
+                    format!("unexpected {:?} in operand", &self.src[t.start..t.end]),
                 ));
             }
             args.push(op);

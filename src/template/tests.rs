@@ -625,7 +625,8 @@ fn trim_markers_and_numbers() {
     assert!(parse_err("{{ 1x }}")
         .to_string()
         .contains("bad number syntax"));
-    assert!(parse_err("{{ .A\"x\" }}")
-        .to_string()
-        .contains("missing space"));
+    let e = parse_err("{{ .A\"x\" }}").to_string();
+    assert!(e.contains(r#"unexpected "\"x\"" in operand"#), "{e}");
+    let e = parse_err("{{ not(.A) }}").to_string();
+    assert!(e.contains(r#"unexpected "(" in operand"#), "{e}");
 }

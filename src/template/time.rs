@@ -101,7 +101,7 @@ impl Time {
     }
 
     fn civil(&self) -> Civil {
-        let local = self.secs + self.offset as i64;
+        let local = self.secs.saturating_add(self.offset as i64);
         let days = local.div_euclid(86400);
         let rem = local.rem_euclid(86400);
         let (year, month, day) = civil_from_days(days);
@@ -237,7 +237,7 @@ impl Time {
             let name = |v: &mut &str, list: &[&str], short: bool| -> Option<u32> {
                 for (i, full) in list.iter().enumerate() {
                     let n = if short { &full[..3] } else { full };
-                    if v.len() >= n.len() && v[..n.len()].eq_ignore_ascii_case(n) {
+                    if v.get(..n.len()).is_some_and(|p| p.eq_ignore_ascii_case(n)) {
                         *v = &v[n.len()..];
                         return Some(i as u32);
                     }
@@ -556,7 +556,9 @@ impl Object for Time {
         let c = self.civil();
         Some(match name {
             "Unix" => Value::Int(self.secs),
-            "UnixMilli" => Value::Int(self.secs * 1000 + (self.nanos / 1_000_000) as i64),
+            "UnixMilli" => {
+                Value::Int(self.secs.saturating_mul(1000) + (self.nanos / 1_000_000) as i64)
+            }
             "UnixNano" => Value::Int(self.secs.saturating_mul(1_000_000_000) + self.nanos as i64),
             "Year" => Value::Int(c.year),
             "Month" => Value::String(MONTHS[c.month as usize - 1].into()),
