@@ -778,8 +778,8 @@ impl<'a> Parser<'a> {
             }
             cmds.push(self.command(seg, depth)?);
         }
-        // Only the first command may be a literal-free operand list; Go forbids piping into a
-        // non-executable such as a literal.
+        // Later stages receive the previous result as an argument, so, as in Go, they must be
+        // something callable rather than a literal.
         for c in cmds.iter().skip(1) {
             let executable = matches!(
                 c.args.first().map(|a| &a.term),
@@ -891,9 +891,6 @@ impl<'a> Parser<'a> {
                     ));
                 }
                 let pipe = self.pipeline(inner, t.start, false, depth + 1)?;
-                if !pipe.vars.is_empty() {
-                    // Go allows it, but the variable would be scoped oddly; keep it simple.
-                }
                 n = close + 1;
                 Term::Sub(Box::new(pipe), Vec::new())
             }
