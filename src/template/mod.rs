@@ -11,6 +11,18 @@
 //! `block`, Go's builtin functions (`call` excepted) and regctl's functions (`default`, `env`,
 //! `file`, `join`, `split`, `json`, `jsonPretty`, `printPretty`, `lower`, `upper`, `title`,
 //! `trimSpace`, `time`).
+//!
+//! Deliberate differences from Go, chosen for leniency where regctl data is loosely typed:
+//! - Field access on nil or on a missing map/JSON key yields nil (printed `<no value>`)
+//!   instead of a nil-pointer error; `len` of nil is 0 and `index` into nil gives `""`.
+//! - `index` on a map whose values are all strings gives `""` for a missing key (Go's zero
+//!   value for `map[string]string`, e.g. annotations and labels); other maps give nil.
+//! - `eq`/`lt`/... compare ints with floats numerically; `eq` with nil on one side is false.
+//! - Undefined variables are reported when the template runs, not when it is parsed.
+//! - `call` is unsupported (there are no function values); `time.Now` is in UTC and prints
+//!   without Go's monotonic-clock suffix.
+//! - Limits: 100 nested blocks/`template` calls, `range` over at most 1,000,000 integers,
+//!   10,000,000 executed nodes per render, widths in `printf` capped at 65,536.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
