@@ -85,6 +85,16 @@ impl<'a> State<'a> {
         }
     }
 
+    fn step(&mut self) -> R<()> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(plain(format!(
+                "template execution exceeded the limit of {MAX_STEPS} steps"
+            )));
+        }
+        Ok(())
+    }
+
     fn walk(&mut self, nodes: &[Node], dot: &Value, depth: usize) -> R<Flow> {
         if depth > MAX_DEPTH {
             return Err(plain(format!(
@@ -92,10 +102,7 @@ impl<'a> State<'a> {
             )));
         }
         for node in nodes {
-            self.steps += 1;
-            if self.steps > MAX_STEPS {
-                return Err(plain("template execution exceeded the step limit"));
-            }
+            self.step()?;
             match node {
                 Node::Text(t) => self.out.push_str(t),
                 Node::Action(p) => {
@@ -175,29 +182,29 @@ impl<'a> State<'a> {
         depth: usize,
     ) -> R<Flow> {
         let v = self.pipe_value(p, dot)?;
-        let items: Vec<(Value, Value)> = match &v {
-            Value::Nil => Vec::new(),
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (Value::Int(i as i64), x.clone()))
-                .collect(),
-            Value::Map(m) => m
-                .iter()
-                .map(|(k, x)| (Value::String(k.clone()), x.clone()))
-                .collect(),
-            Value::Json(serde_json::Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (Value::Int(i as i64), value::from_json(x)))
-                .collect(),
+        // Lazy, so ranging over a large integer does not allocate every element up front.
+        type Items<'v> = Box<dyn Iterator<Item = (Value, Value)> + 'v>;
+        let items: Items = match &v {
+            Value::Nil => Box::new(std::iter::empty()),
+            Value::List(l) => Box::new(
+                l.iter()
+                    .enumerate()
+                    .map(|(i, x)| (Value::Int(i as i64), x.clone())),
+            ),
+            Value::Map(m) => Box::new(m.iter().map(|(k, x)| (Value::String(k.clone()), x.clone()))),
+            Value::Json(serde_json::Value::Array(a)) => Box::new(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, x)| (Value::Int(i as i64), value::from_json(x))),
+            ),
             Value::Json(serde_json::Value::Object(o)) => {
                 // Go ranges over maps in key order.
                 let mut kv: Vec<(&String, &serde_json::Value)> = o.iter().collect();
                 kv.sort_by(|a, b| a.0.cmp(b.0));
-                kv.into_iter()
-                    .map(|(k, x)| (Value::String(k.clone()), value::from_json(x)))
-                    .collect()
+                Box::new(
+                    kv.into_iter()
+                        .map(|(k, x)| (Value::String(k.clone()), value::from_json(x))),
+                )
             }
             Value::Int(n) => {
                 if *n > MAX_RANGE_INT {
@@ -212,17 +219,18 @@ impl<'a> State<'a> {
                 if p.vars.len() > 1 {
                     return Err(plain("can't use two variables ranging over an integer"));
                 }
-                (0..*n.max(&0))
-                    .map(|i| (Value::Int(i), Value::Int(i)))
-                    .collect()
+                Box::new((0..*n.max(&0)).map(|i| (Value::Int(i), Value::Int(i))))
             }
             other => return Err(plain(format!("range can't iterate over {}", fmt_v(other)))),
         };
-        if items.is_empty() {
+        let mut items = items.peekable();
+        if items.peek().is_none() {
             return self.walk(els, dot, depth + 1);
         }
         let mark = self.vars.len();
         for (k, x) in items {
+            // Counted here too: an empty body would otherwise loop without taking steps.
+            self.step()?;
             match p.vars.as_slice() {
                 [] => {}
                 [one] => self.vars.push((one.clone(), x.clone())),

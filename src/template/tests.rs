@@ -491,6 +491,12 @@ fn recursion_is_bounded() {
     // Doubling recursion hits the step budget rather than running forever.
     let src = "{{define \"r\"}}{{template \"r\" .}}{{template \"r\" .}}{{end}}{{template \"r\" .}}";
     assert!(Template::parse(src).unwrap().render(&Value::Nil).is_err());
+    let s = render_err(
+        "{{range 1000000}}{{range 1000000}}{{end}}{{end}}",
+        &Value::Nil,
+    )
+    .to_string();
+    assert!(s.contains("steps"), "{s}");
     let deep = "{{if true}}".repeat(200) + &"{{end}}".repeat(200);
     assert!(parse_err(&deep).to_string().contains("nested too deeply"));
 }
