@@ -14,6 +14,8 @@ const MAX_DEPTH: usize = 100;
 const MAX_RANGE_INT: i64 = 1_000_000;
 /// Total node executions per render, so recursive templates cannot run for ages.
 const MAX_STEPS: u64 = 10_000_000;
+/// Largest output a render may produce.
+const MAX_OUTPUT: usize = 256 << 20;
 
 /// An execution error; `located` once the message names the failing operand.
 struct EErr {
@@ -85,6 +87,16 @@ impl<'a> State<'a> {
         }
     }
 
+    fn emit(&mut self, s: &str) -> R<()> {
+        if self.out.len() + s.len() > MAX_OUTPUT {
+            return Err(plain(format!(
+                "template output exceeded the limit of {MAX_OUTPUT} bytes"
+            )));
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
+
     fn step(&mut self) -> R<()> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
@@ -104,14 +116,14 @@ impl<'a> State<'a> {
         for node in nodes {
             self.step()?;
             match node {
-                Node::Text(t) => self.out.push_str(t),
+                Node::Text(t) => self.emit(t)?,
                 Node::Action(p) => {
                     let v = self.pipe(p, dot)?;
                     if p.vars.is_empty() {
                         match v {
                             // Go prints a missing value this way rather than `<nil>`.
-                            Value::Nil => self.out.push_str("<no value>"),
-                            v => self.out.push_str(&fmt_v(&v)),
+                            Value::Nil => self.emit("<no value>")?,
+                            v => self.emit(&fmt_v(&v))?,
                         }
                     }
                 }

@@ -22,7 +22,8 @@
 //! - `call` is unsupported (there are no function values); `time.Now` is in UTC and prints
 //!   without Go's monotonic-clock suffix.
 //! - Limits: 100 nested blocks/`template` calls, `range` over at most 1,000,000 integers,
-//!   10,000,000 executed nodes per render, widths in `printf` capped at 65,536.
+//!   10,000,000 executed nodes per render, 256 MiB of output, `printf` widths capped at
+//!   65,536.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

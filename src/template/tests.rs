@@ -497,6 +497,11 @@ fn recursion_is_bounded() {
     )
     .to_string();
     assert!(s.contains("steps"), "{s}");
+    let s = render_err(
+        "{{range 1000000}}{{printf \"%60000s\" \"\"}}{{end}}",
+        &Value::Nil,
+    );
+    assert!(s.to_string().contains("output exceeded"), "{s}");
     let deep = "{{if true}}".repeat(200) + &"{{end}}".repeat(200);
     assert!(parse_err(&deep).to_string().contains("nested too deeply"));
 }
