@@ -54,7 +54,10 @@ fn testdata_matches_generator() {
     let missing: Vec<_> = want_names.difference(&have_names).collect();
     let extra: Vec<_> = have_names.difference(&want_names).collect();
     let hint = "run `REGEN_TESTDATA=1 cargo test --test testdata` and commit testdata/";
-    assert!(missing.is_empty(), "missing from testdata/: {missing:?}; {hint}");
+    assert!(
+        missing.is_empty(),
+        "missing from testdata/: {missing:?}; {hint}"
+    );
     assert!(extra.is_empty(), "not generated: {extra:?}; {hint}");
     for (name, data) in &want {
         assert!(have[name] == *data, "{} differs; {hint}", name.display());
@@ -115,7 +118,11 @@ impl Layout {
     fn walk(&self, desc: &Value, seen: &mut BTreeSet<String>) {
         let digest = desc["digest"].as_str().expect("digest").to_string();
         let data = self.blob(&digest);
-        assert_eq!(data.len() as u64, desc["size"].as_u64().expect("size"), "{digest} size");
+        assert_eq!(
+            data.len() as u64,
+            desc["size"].as_u64().expect("size"),
+            "{digest} size"
+        );
         if !seen.insert(digest.clone()) {
             return;
         }
@@ -174,11 +181,26 @@ impl Layout {
         }
         for entry in fs::read_dir(self.root.join("blobs/sha256")).expect("blobs dir") {
             let path = entry.expect("entry").path();
-            let hex = path.file_name().expect("name").to_string_lossy().to_string();
+            let hex = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .to_string();
             assert_eq!(gen::sha256_hex(&fs::read(&path).expect("blob")), hex);
-            assert!(seen.contains(&format!("sha256:{hex}")), "unreferenced blob {hex}");
+            assert!(
+                seen.contains(&format!("sha256:{hex}")),
+                "unreferenced blob {hex}"
+            );
         }
     }
+}
+
+/// A fresh generator output: the same bytes as the committed tree (see above), but not racing
+/// with a concurrent `REGEN_TESTDATA=1` rewrite.
+fn generated() -> support::TempDir {
+    let tmp = support::TempDir::new();
+    gen::write_all(tmp.path());
+    tmp
 }
 
 fn digest(e: &Value) -> &str {
@@ -187,23 +209,45 @@ fn digest(e: &Value) -> &str {
 
 #[test]
 fn testrepo_is_consistent() {
-    let l = Layout::open(support::testdata().join("testrepo"));
+    let tmp = generated();
+    let l = Layout::open(tmp.join("testrepo"));
     l.check();
     let tags = l.tags();
     let hex = |t: &str| digest(&tags[t]).trim_start_matches("sha256:").to_string();
     let fixed = [
-        "a-docker", "a-docker-oci", "a-example", "a1", "a2", "a3", "ai", "b1", "b2", "b3", "child",
-        "docker", "loop", "mirror", "v1", "v2", "v3",
+        "a-docker",
+        "a-docker-oci",
+        "a-example",
+        "a1",
+        "a2",
+        "a3",
+        "ai",
+        "b1",
+        "b2",
+        "b3",
+        "child",
+        "docker",
+        "loop",
+        "mirror",
+        "v1",
+        "v2",
+        "v3",
     ];
     let mut want: BTreeSet<String> = fixed.iter().map(|s| s.to_string()).collect();
     let v1 = l.json(digest(&tags["v1"]));
     let v2 = l.json(digest(&tags["v2"]));
     let v1_arm64 = &v1["manifests"][1];
     assert_eq!(v1_arm64["platform"]["architecture"], "arm64");
-    want.insert(format!("sha256-{}", digest(v1_arm64).trim_start_matches("sha256:")));
+    want.insert(format!(
+        "sha256-{}",
+        digest(v1_arm64).trim_start_matches("sha256:")
+    ));
     want.insert(format!("sha256-{}", hex("v2")));
     for c in v2["manifests"].as_array().expect("manifests") {
-        want.insert(format!("sha256-{}", digest(c).trim_start_matches("sha256:")));
+        want.insert(format!(
+            "sha256-{}",
+            digest(c).trim_start_matches("sha256:")
+        ));
     }
     want.insert(format!("sha256-{}", hex("child")));
     want.insert(format!("sha256-{}", hex("mirror")));
@@ -219,7 +263,12 @@ fn testrepo_is_consistent() {
             .as_array()
             .expect("manifests")
             .iter()
-            .map(|d| d["artifactType"].as_str().expect("artifactType").to_string())
+            .map(|d| {
+                d["artifactType"]
+                    .as_str()
+                    .expect("artifactType")
+                    .to_string()
+            })
             .collect()
     };
     assert_eq!(
@@ -248,11 +297,18 @@ fn testrepo_is_consistent() {
     // are, as the a-docker* tags).
     let listed: BTreeSet<&str> = l.entries.iter().map(digest).collect();
     for t in ["b1", "b2", "b3", "v1", "v2", "v3", "docker"] {
-        for c in l.json(digest(&tags[t]))["manifests"].as_array().expect("manifests") {
+        for c in l.json(digest(&tags[t]))["manifests"]
+            .as_array()
+            .expect("manifests")
+        {
             if c["platform"]["os"] == "unknown" {
                 continue;
             }
-            assert!(!listed.contains(digest(c)), "{t} child {} listed", digest(c));
+            assert!(
+                !listed.contains(digest(c)),
+                "{t} child {} listed",
+                digest(c)
+            );
         }
     }
 
@@ -270,9 +326,10 @@ fn testrepo_is_consistent() {
 
 #[test]
 fn external_is_consistent() {
-    let l = Layout::open(support::testdata().join("external"));
+    let tmp = generated();
+    let l = Layout::open(tmp.join("external"));
     l.check();
-    let repo = Layout::open(support::testdata().join("testrepo"));
+    let repo = Layout::open(tmp.join("testrepo"));
     let v2 = digest(&repo.tags()["v2"]).to_string();
     let tags = l.tags();
     let fallback = format!("sha256-{}", v2.trim_start_matches("sha256:"));

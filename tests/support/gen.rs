@@ -224,7 +224,11 @@ impl Layout {
                 mt::DOCKER2_LAYER_GZIP,
             )
         } else {
-            (mt::OCI1_MANIFEST, mt::OCI1_IMAGE_CONFIG, mt::OCI1_LAYER_GZIP)
+            (
+                mt::OCI1_MANIFEST,
+                mt::OCI1_IMAGE_CONFIG,
+                mt::OCI1_LAYER_GZIP,
+            )
         };
         let mut layer_descs = Vec::new();
         let mut diff_ids = Vec::new();
@@ -340,8 +344,20 @@ impl Layout {
             });
             let desc = self.json_blob(mt::OCI1_INDEX, &idx);
             let tag = subject.replace(':', "-");
-            self.tag(&tag, &desc, "referrers fallback tag");
+            let note = format!("referrers fallback tag of {}", self.name_of(&subject));
+            self.tag(&tag, &desc, &note);
         }
+    }
+
+    /// A readable name for a digest: its first tag or README name, else the digest.
+    fn name_of(&self, digest: &str) -> String {
+        self.tags
+            .iter()
+            .map(|(t, d, _)| (t, d))
+            .chain(self.named.iter().map(|(n, d)| (n, d)))
+            .find(|(_, d)| d.as_str() == digest)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| digest.to_string())
     }
 
     /// Writes `oci-layout`, `index.json` and `blobs/sha256/*` into `dir` (created if missing).
@@ -457,11 +473,19 @@ pub fn build_testrepo() -> (Layout, Refs) {
     // b1..b3: the same Dockerfile built at different times; b3 copies a different file.
     let mut b1_layers = BTreeMap::new();
     let mut b_desc = Vec::new();
-    for (tag, created, content, label, src) in [
+    let notes = [
+        "base index, 4 platforms, base.txt \"A\", labels base=a",
+        "b1's content rebuilt later: same files, different layers (check-base mismatch)",
+        "base index, 4 platforms, base.txt \"B\", labels base=b",
+    ];
+    for (i, (tag, created, content, label, src)) in [
         ("b1", T_B1, &b"A\n"[..], "a", "base-a.txt"),
         ("b2", T_B2, b"A\n", "a", "base-a.txt"),
         ("b3", T_B3, b"B\n", "b", "base-b.txt"),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut ms = Vec::new();
         for p in bases {
             let layer = base_layer(p, content, created, src);
@@ -471,11 +495,7 @@ pub fn build_testrepo() -> (Layout, Refs) {
             ms.push(l.image(p, created, &[("base", label)], &[layer], false));
         }
         let d = l.oci_index(ms, None, None, &[("org.example.version", tag)]);
-        l.tag(
-            tag,
-            &d,
-            &format!("base index, 4 platforms, base.txt {:?}", content[0] as char),
-        );
+        l.tag(tag, &d, notes[i]);
         b_desc.push(d);
     }
     let b1 = b_desc[0].clone();
@@ -504,7 +524,10 @@ pub fn build_testrepo() -> (Layout, Refs) {
     ] {
         // buildx stores attestations as images for "unknown/unknown" whose config lists the
         // uncompressed layer as its own diff_id.
-        let body = format!("{{\"builder\":\"example\",\"for\":\"{}\"}}", digest_of(plat_desc));
+        let body = format!(
+            "{{\"builder\":\"example\",\"for\":\"{}\"}}",
+            digest_of(plat_desc)
+        );
         let layer = l.blob("application/vnd.example.build-type+json", body.into_bytes());
         let config = json!({
             "architecture": "unknown",
@@ -534,12 +557,18 @@ pub fn build_testrepo() -> (Layout, Refs) {
         d["platform"] = json!({ "architecture": "unknown", "os": "unknown" });
         attest.push(d);
     }
-    l.named.push(("v1 linux/amd64".into(), digest_of(&v1_amd).into()));
-    l.named.push(("v1 linux/arm64".into(), digest_of(&v1_arm).into()));
+    l.named
+        .push(("v1 linux/amd64".into(), digest_of(&v1_amd).into()));
+    l.named
+        .push(("v1 linux/arm64".into(), digest_of(&v1_arm).into()));
     let mut v1_ms = vec![v1_amd, v1_arm];
     v1_ms.extend(attest);
     let v1 = l.oci_index(v1_ms, None, None, &[]);
-    l.tag("v1", &v1, "index amd64/arm64 + 2 attestations");
+    l.tag(
+        "v1",
+        &v1,
+        "index linux/amd64 + linux/arm64 (label version=1) + 2 attestation entries",
+    );
 
     // v2: three platforms, base layer shared with b1 on purpose.
     let (l1, l2) = (file_layer(1, T_V2), file_layer(2, T_V2));
@@ -560,7 +589,11 @@ pub fn build_testrepo() -> (Layout, Refs) {
             (BASE_DIGEST, &b1_digest),
         ],
     );
-    l.tag("v2", &v2, "index amd64/arm64/arm/v7, 3 layers");
+    l.tag(
+        "v2",
+        &v2,
+        "index amd64/arm64/arm/v7, layers: b1 base + layer1 + layer2; base annotations",
+    );
     let a1 = l.artifact(
         "application/example.sbom",
         &[("application/example.sbom.breakfast", b"eggs", None)],
@@ -618,7 +651,11 @@ pub fn build_testrepo() -> (Layout, Refs) {
             (BASE_DIGEST, &b1_digest),
         ],
     );
-    l.tag("v3", &v3, "index amd64/arm64/arm/v7/arm/v6, 5 layers");
+    l.tag(
+        "v3",
+        &v3,
+        "index amd64/arm64/arm/v7/arm/v6, v2 layers + layer3 + dir/layer.tar; untagged referrers",
+    );
     for (food, kind) in [("oatmeal", "eat"), ("orange juice", "drink")] {
         let d = l.artifact(
             "application/example.sbom",
@@ -627,8 +664,10 @@ pub fn build_testrepo() -> (Layout, Refs) {
             &[("type", kind)],
         );
         l.untagged(&d);
-        l.named
-            .push((format!("v3 referrer {food:?} (untagged)"), digest_of(&d).into()));
+        l.named.push((
+            format!("v3 referrer {food:?} (untagged)"),
+            digest_of(&d).into(),
+        ));
     }
     // Pushed by digest with the fallback tag removed afterwards: no `sha256-<v3>` tag.
     l.referrers.remove(digest_of(&v3));
@@ -670,7 +709,11 @@ pub fn build_testrepo() -> (Layout, Refs) {
         "layers": [ex_layer],
     });
     let a_example = l.json_blob(mt::OCI1_MANIFEST, &a_example);
-    l.tag("a-example", &a_example, "artifact, config carries data e30=");
+    l.tag(
+        "a-example",
+        &a_example,
+        "artifact, config carries data e30=",
+    );
 
     let meta = format!("sha256-{}.{}.meta", hex_of(&v1), &hex_of(&v3)[..16]);
     l.tag(&meta, &v3, "digest tag of v1 pointing at v3");
@@ -699,7 +742,11 @@ pub fn build_testrepo() -> (Layout, Refs) {
     );
     l.tag("mirror", &mirror, "artifact");
     let self_tag = format!("sha256-{}", hex_of(&mirror));
-    l.tag(&self_tag, &mirror, "digest tag of mirror pointing at itself");
+    l.tag(
+        &self_tag,
+        &mirror,
+        "digest tag of mirror pointing at itself",
+    );
 
     // docker: schema2 manifest list, built separately so no blob is shared with the OCI images.
     let mut dms = Vec::new();
@@ -722,6 +769,8 @@ pub fn build_testrepo() -> (Layout, Refs) {
 /// Builds `testdata/external`: referrers of the testrepo v2 index kept in another repository.
 pub fn build_external(v2: &Value) -> Layout {
     let mut l = Layout::default();
+    // Only names the subject in the README; the manifest itself lives in testrepo.
+    l.named.push(("testrepo v2".into(), digest_of(v2).into()));
     for (tag, food, pref) in [("a3", "bacon", "1"), ("a4", "ham", "2")] {
         let d = l.artifact(
             "application/example.sbom",

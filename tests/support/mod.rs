@@ -142,9 +142,7 @@ pub fn run_with(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> Out
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
         let data = data.to_vec();
         // A writer thread, so a child that stops reading cannot block us before the deadline.
@@ -156,11 +154,17 @@ pub fn run_with(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> Out
     let pipes: [(bool, Option<Box<dyn Read + Send>>); 2] = [
         (
             true,
-            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
         ),
         (
             false,
-            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
         ),
     ];
     for (is_out, pipe) in pipes {
