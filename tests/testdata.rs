@@ -345,3 +345,45 @@ fn external_is_consistent() {
         assert_eq!(l.json(digest(&tags[t]))["subject"]["digest"], v2.as_str());
     }
 }
+
+// The helpers in tests/support are used by every integration test; check the subtle ones here.
+
+#[test]
+fn run_collects_output_and_status() {
+    let out = support::run(
+        std::process::Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+    );
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.status.code(), Some(3));
+    let out = support::run_input(&mut std::process::Command::new("cat"), b"hello");
+    assert_eq!(out.stdout, b"hello");
+}
+
+#[test]
+#[should_panic(expected = "timed out")]
+fn run_kills_at_deadline() {
+    let mut cmd = std::process::Command::new("sleep");
+    cmd.arg("30");
+    support::run_with(&mut cmd, None, std::time::Duration::from_millis(200));
+}
+
+#[test]
+fn temp_dir_is_removed_and_copy_is_private() {
+    let path;
+    {
+        let tmp = support::TempDir::new();
+        path = tmp.path().to_path_buf();
+        let repo = support::testrepo(&tmp);
+        fs::write(repo.join("index.json"), b"{}").expect("write copy");
+        assert!(
+            support::testdata()
+                .join("testrepo/index.json")
+                .metadata()
+                .expect("committed")
+                .len()
+                > 2
+        );
+    }
+    assert!(!path.exists(), "{} not removed", path.display());
+}

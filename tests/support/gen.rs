@@ -865,4 +865,6 @@ pub fn write_all(dir: &Path) {
     write_external(&dir.join("external"));
     write_loose(dir);
     fs::write(dir.join("README.md"), readme()).expect("write README.md");
+    // Blobs are named by their digest: no end-of-line conversion may ever touch them.
+    fs::write(dir.join(".gitattributes"), "* -text\n").expect("write .gitattributes");
 }
