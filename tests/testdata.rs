@@ -156,6 +156,10 @@ impl Layout {
             let data = self.blob(l["digest"].as_str().expect("layer digest"));
             let lmt = l["mediaType"].as_str().expect("layer type");
             let plain = if lmt.ends_with("gzip") {
+                // One final stored block (see gen::gzip): header 10, block header 5, trailer 8.
+                assert_eq!(data[10], 0x01, "single stored deflate block");
+                let len = u16::from_le_bytes([data[11], data[12]]) as usize;
+                assert_eq!(len + 23, data.len(), "stored block covers the layer");
                 let mut out = Vec::new();
                 flate2::read::GzDecoder::new(&data[..])
                     .read_to_end(&mut out)

@@ -118,11 +118,14 @@ pub fn tar(entries: &[Entry], mtime: u64) -> Vec<u8> {
     b.into_inner().expect("tar finish")
 }
 
-/// gzip with a fixed header (mtime 0, no name); the deflate stream is pinned by Cargo.lock.
+/// gzip with a fixed header (mtime 0, no name) and level 0. Our tars are far below the ~31 KiB
+/// stored-block size, so the deflate stream is one stored block: the only possible encoding, which
+/// keeps the fixture digests independent of the compressor's version and heuristics.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
+    assert!(data.len() < 30_000, "fixture layers must stay tiny");
     let mut e = GzBuilder::new()
         .mtime(0)
-        .write(Vec::new(), Compression::best());
+        .write(Vec::new(), Compression::none());
     e.write_all(data).expect("gzip write");
     e.finish().expect("gzip finish")
 }
