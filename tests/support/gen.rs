@@ -182,7 +182,7 @@ impl Layout {
     }
 
     fn tag(&mut self, name: &str, desc: &Value, note: &str) {
-        let mut entry = index_entry(desc);
+        let mut entry = bare(desc);
         entry["annotations"] = json!({ REF_NAME: name });
         self.index.push(entry);
         self.tags
@@ -190,12 +190,12 @@ impl Layout {
     }
 
     fn untagged(&mut self, desc: &Value) {
-        self.index.push(index_entry(desc));
+        self.index.push(bare(desc));
     }
 
     /// Records `desc` (of `manifest`) as a referrer of `subject` for the fallback tag.
     fn refer(&mut self, subject: &Value, desc: &Value, manifest: &Value) {
-        let mut e = index_entry(desc);
+        let mut e = bare(desc);
         let at = manifest
             .get("artifactType")
             .or_else(|| manifest.get("config").map(|c| &c["mediaType"]))
@@ -394,18 +394,13 @@ impl Layout {
     }
 }
 
-/// Descriptor without platform (for `subject` fields).
+/// Descriptor without platform or annotations: for `subject` fields and `index.json` entries.
 fn bare(desc: &Value) -> Value {
     json!({
         "mediaType": desc["mediaType"],
         "digest": desc["digest"],
         "size": desc["size"],
     })
-}
-
-/// The descriptor as listed in `index.json` (no platform, no annotations yet).
-fn index_entry(desc: &Value) -> Value {
-    bare(desc)
 }
 
 fn annotations_json(a: &[(&str, &str)]) -> Value {

@@ -236,7 +236,11 @@ pub fn tool(name: &str) -> Option<PathBuf> {
         if in_ci() {
             panic!("required tool {name:?} not found on PATH (CI is set)");
         }
-        eprintln!("note: {name} not found on PATH; skipping");
+        // Written to the real stderr: eprintln! would be captured and hidden for a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {name} not found on PATH; skipping a test that needs it"
+        );
     }
     found
 }
