@@ -391,3 +391,53 @@ fn temp_dir_is_removed_and_copy_is_private() {
     }
     assert!(!path.exists(), "{} not removed", path.display());
 }
+
+/// Descriptors use the OCI field order and maps have sorted keys, so re-serializing a manifest
+/// with `regclient`'s types (or Go's) reproduces the committed bytes and digests.
+#[test]
+fn json_is_in_canonical_order() {
+    fn check(v: &Value, at: &str) {
+        match v {
+            Value::Object(m) => {
+                if m.contains_key("digest") && m.contains_key("mediaType") {
+                    let pos: Vec<usize> = m
+                        .keys()
+                        .map(|k| {
+                            gen::DESCRIPTOR_ORDER
+                                .iter()
+                                .position(|o| o == k)
+                                .unwrap_or_else(|| panic!("{at}: unknown descriptor field {k}"))
+                        })
+                        .collect();
+                    assert!(
+                        pos.windows(2).all(|w| w[0] < w[1]),
+                        "{at}: descriptor order {m:?}"
+                    );
+                }
+                for (k, child) in m {
+                    if k == "annotations" || k == "Labels" {
+                        let keys: Vec<&String> = child.as_object().expect("map").keys().collect();
+                        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{at}: unsorted {k}");
+                    }
+                    check(child, at);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|c| check(c, at)),
+            _ => {}
+        }
+    }
+    let tmp = generated();
+    for layout in ["testrepo", "external"] {
+        let root = tmp.join(layout);
+        let index: Value =
+            serde_json::from_slice(&fs::read(root.join("index.json")).expect("index"))
+                .expect("json");
+        check(&index, "index.json");
+        for entry in fs::read_dir(root.join("blobs/sha256")).expect("blobs") {
+            let path = entry.expect("entry").path();
+            if let Ok(v) = serde_json::from_slice::<Value>(&fs::read(&path).expect("blob")) {
+                check(&v, &path.display().to_string());
+            }
+        }
+    }
+}

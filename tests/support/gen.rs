@@ -208,7 +208,7 @@ impl Layout {
         self.referrers
             .entry(digest_of(subject).to_string())
             .or_default()
-            .push(e);
+            .push(canonical(e));
     }
 
     /// Builds a single-platform image; returns the manifest descriptor with its platform.
@@ -403,12 +403,43 @@ fn bare(desc: &Value) -> Value {
     })
 }
 
+/// Annotation maps with sorted keys, as Go's `map[string]string` and our library's `BTreeMap`
+/// serialize them.
 fn annotations_json(a: &[(&str, &str)]) -> Value {
+    let sorted: BTreeMap<&str, &str> = a.iter().copied().collect();
     Value::Object(
-        a.iter()
-            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        sorted
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::from(v)))
             .collect(),
     )
+}
+
+/// Descriptor fields in the OCI (Go) struct order, which `regclient::Descriptor` also uses, so a
+/// manifest re-serialized by either keeps its digest.
+pub const DESCRIPTOR_ORDER: [&str; 8] = [
+    "mediaType",
+    "digest",
+    "size",
+    "urls",
+    "annotations",
+    "data",
+    "platform",
+    "artifactType",
+];
+
+fn canonical(desc: Value) -> Value {
+    let Value::Object(mut m) = desc else {
+        panic!("descriptor is not an object")
+    };
+    let mut out = Map::new();
+    for k in DESCRIPTOR_ORDER {
+        if let Some(v) = m.remove(k) {
+            out.insert(k.into(), v);
+        }
+    }
+    assert!(m.is_empty(), "unexpected descriptor fields {m:?}");
+    Value::Object(out)
 }
 
 fn base_layer(plat: Plat, content: &[u8], created: &'static str, src: &str) -> Layer {
@@ -689,7 +720,7 @@ pub fn build_testrepo() -> (Layout, Refs) {
     a2e["artifactType"] = "application/example.signature".into();
     a2e["annotations"] = json!({ "type": "sig" });
     let ai = l.oci_index(
-        vec![a1e, a2e],
+        vec![canonical(a1e), canonical(a2e)],
         Some("application/example.artifacts"),
         None,
         &[],
