@@ -292,9 +292,10 @@ struct Visit {
 
 /// A unit of parallel walk work.
 enum Job {
-    Visit(Visit),
+    Visit(Box<Visit>),
     /// A digest tag whose manifest digest must be looked up first.
-    DigestTag { src: Reference, tgt: Reference },
+    /// Source and target tag references.
+    DigestTag(Box<(Reference, Reference)>),
 }
 
 struct Copier<'a> {
@@ -446,14 +447,19 @@ impl Copier<'_> {
             if !m.is_index() {
                 return Ok((m.digest().clone(), m.raw().len() as i64, Some(m)));
             }
-            let d = m
-                .select_platform(p)
-                .with_context(|| src.common_name())?;
+            let d = m.select_platform(p).with_context(|| src.common_name())?;
+            // The entry names an image: its digest is all the no-op check needs.
+            if mt::is_image(&d.media_type) {
+                return Ok((d.digest.clone(), d.size, None));
+            }
             m = self.get(&src.set_digest(&d.digest.to_string()))?;
         }
         Err(Error::new(
             ErrorKind::Loop,
-            format!("{}: index nesting deeper than {MAX_PLATFORM_NESTING} levels", src.common_name()),
+            format!(
+                "{}: index nesting deeper than {MAX_PLATFORM_NESTING} levels",
+                src.common_name()
+            ),
         ))
     }
 
@@ -492,7 +498,10 @@ impl Copier<'_> {
         if depth > MAX_DEPTH {
             return Err(Error::new(
                 ErrorKind::Loop,
-                format!("{}: manifests nested deeper than {MAX_DEPTH} levels", v.name),
+                format!(
+                    "{}: manifests nested deeper than {MAX_DEPTH} levels",
+                    v.name
+                ),
             ));
         }
         let key = (v.tgt.repo_name(), v.digest.clone());
@@ -575,7 +584,7 @@ impl Copier<'_> {
                             main: v.main,
                             name: r.common_name(),
                         };
-                        jobs.push((Job::Visit(child), true));
+                        jobs.push((Job::Visit(Box::new(child)), true));
                     } else if need_content {
                         self.add_blob(&v, d, "blob");
                     }
@@ -615,8 +624,9 @@ impl Copier<'_> {
 
     fn run_job(&self, job: Job, depth: usize) -> Result<usize> {
         match job {
-            Job::Visit(v) => self.visit(v, depth),
-            Job::DigestTag { src, tgt } => {
+            Job::Visit(v) => self.visit(*v, depth),
+            Job::DigestTag(refs) => {
+                let (src, tgt) = *refs;
                 self.check_abort()?;
                 let (digest, size, manifest) = self
                     .source_digest(&src)
@@ -656,7 +666,8 @@ impl Copier<'_> {
             Some(p) => {
                 let mut p = p.clone();
                 p.normalize();
-                want.iter().any(|w| !w.is_empty() && platform::matches(w, &p))
+                want.iter()
+                    .any(|w| !w.is_empty() && platform::matches(w, &p))
             }
             None => want.iter().any(|w| w.is_empty()),
         }
@@ -716,7 +727,7 @@ impl Copier<'_> {
                 main: false,
                 name: r.common_name(),
             };
-            jobs.push((Job::Visit(visit), false));
+            jobs.push((Job::Visit(Box::new(visit)), false));
         }
         Ok(())
     }
@@ -725,12 +736,12 @@ impl Copier<'_> {
         let tags = self.source_tags(&v.src)?;
         // The bare fallback tag is the referrers index, maintained by the target itself.
         let prefix = v.digest.fallback_tag();
-        for t in tags.iter().filter(|t| t.starts_with(&prefix) && **t != prefix) {
+        for t in tags
+            .iter()
+            .filter(|t| t.starts_with(&prefix) && **t != prefix)
+        {
             jobs.push((
-                Job::DigestTag {
-                    src: v.src.set_tag(t),
-                    tgt: v.tgt.set_tag(t),
-                },
+                Job::DigestTag(Box::new((v.src.set_tag(t), v.tgt.set_tag(t)))),
                 false,
             ));
         }
@@ -781,10 +792,9 @@ impl Copier<'_> {
                         self.bytes.fetch_add(n, Ordering::SeqCst);
                     }
                     Err(e) => {
-                        self.fail(e.context(format!(
-                            "copying {} {} of {}",
-                            j.what, j.desc.digest, j.of
-                        )));
+                        self.fail(
+                            e.context(format!("copying {} {} of {}", j.what, j.desc.digest, j.of)),
+                        );
                     }
                 }
             })

@@ -50,7 +50,11 @@ fn index(children: Vec<Descriptor>, subject: Option<Descriptor>) -> Manifest {
 /// An artifact referring to `subject`, with one layer.
 fn artifact(s: &MemScheme, repo: &Reference, kind: &str, subject: &Manifest) -> Manifest {
     let cfg = s.add_blob(repo, mt::OCI1_EMPTY, b"{}");
-    let layer = s.add_blob(repo, "text/plain", format!("{kind} of {}", subject.digest()).as_bytes());
+    let layer = s.add_blob(
+        repo,
+        "text/plain",
+        format!("{kind} of {}", subject.digest()).as_bytes(),
+    );
     let m = Manifest::from_body(
         Body::Image(ImageManifest {
             schema_version: 2,
@@ -163,9 +167,13 @@ fn multi_platform_copy() {
         .filter(|e| matches!(e, Event::Finished { mounted: false, .. }))
         .count();
     assert_eq!(finished, 5);
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, Event::Plan { manifests: 3, blobs: 5 })));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Plan {
+            manifests: 3,
+            blobs: 5
+        }
+    )));
     let pushed: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -231,7 +239,11 @@ fn fast_and_force_recursive() {
     assert!(rep.skipped);
     assert!(s.total_calls() > 2);
     assert_eq!(s.calls("manifest_put"), 0);
-    assert_eq!(s.calls("blob_head"), 0, "blobs of present manifests are trusted");
+    assert_eq!(
+        s.calls("blob_head"),
+        0,
+        "blobs of present manifests are trusted"
+    );
 
     // Forced: every manifest is pushed again; blobs are checked but not re-sent.
     s.reset_calls();
@@ -391,11 +403,20 @@ fn referrers_filtered_and_external_target() {
     assert_eq!(fb.manifests().len(), 1);
     assert_eq!(&fb.manifests()[0].digest, sig.digest());
     let puts = s.puts();
-    assert_eq!(puts.last().unwrap().digest, *f.idx.digest(), "top goes last");
-    assert!(puts.iter().filter(|p| p.digest != *f.idx.digest()).all(|p| {
-        let is_ref = [&sig, &child_sig, &sig_sig].iter().any(|m| m.digest() == &p.digest);
-        !is_ref || !p.child
-    }));
+    assert_eq!(
+        puts.last().unwrap().digest,
+        *f.idx.digest(),
+        "top goes last"
+    );
+    assert!(puts
+        .iter()
+        .filter(|p| p.digest != *f.idx.digest())
+        .all(|p| {
+            let is_ref = [&sig, &child_sig, &sig_sig]
+                .iter()
+                .any(|m| m.digest() == &p.digest);
+            !is_ref || !p.child
+        }));
 
     // No filter: everything; written to an external repository.
     let tgt = r("other.example/dst2:v1");
@@ -414,7 +435,7 @@ fn referrers_filtered_and_external_target() {
 
     // Read from an external repository.
     let ext = r("reg.example/extrefs");
-    let ext_sig = artifact(&s, &ext, "application/vnd.example.sig", &f.idx);
+    let ext_sig = artifact(&s, &ext, "application/vnd.example.ext", &f.idx);
     let tgt = r("other.example/dst3:v1");
     let opts = CopyOpts {
         referrers: true,
@@ -640,4 +661,61 @@ fn index_with_blob_entry_and_target_digest() {
     let wrong = r("other.example/dst").set_digest(&img.digest().to_string());
     let e = copy(&s, &src, &wrong, &CopyOpts::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Mismatch);
+}
+
+#[test]
+fn first_error_stops_remaining_blobs() {
+    let s = MemScheme::new();
+    let src = r("reg.example/src:v1");
+    let cfg = s.add_blob(&src, mt::OCI1_IMAGE_CONFIG, b"{}");
+    let mut layers = Vec::new();
+    for i in 0..6 {
+        let l = s.add_blob(&src, mt::OCI1_LAYER, format!("layer {i}").as_bytes());
+        s.corrupt_blob(&l.digest);
+        layers.push(l);
+    }
+    s.corrupt_blob(&cfg.digest);
+    let m = image(&cfg, layers, None);
+    s.add_manifest(&src, &m);
+    // One worker runs the blobs one after the other: whichever fails first, the abort flag
+    // keeps the others from starting.
+    let e = image_copy(
+        &s,
+        &src,
+        &s,
+        &r("other.example/dst:v1"),
+        &CopyOpts::default(),
+        &pool(1),
+        &quiet,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DigestMismatch);
+    assert_eq!(s.calls("blob_get"), 1);
+    assert_eq!(s.calls("blob_head"), 1);
+}
+
+#[test]
+fn docker_schema1() {
+    let s = MemScheme::new();
+    let src = r("reg.example/src:v1");
+    let l1 = s.add_blob(&src, mt::DOCKER2_LAYER_GZIP, b"one");
+    let l2 = s.add_blob(&src, mt::DOCKER2_LAYER_GZIP, b"two");
+    let raw = format!(
+        r#"{{"schemaVersion":1,"name":"src","tag":"v1","architecture":"amd64","fsLayers":[{{"blobSum":"{}"}},{{"blobSum":"{}"}}],"history":[{{"v1Compatibility":"{{}}"}},{{"v1Compatibility":"{{}}"}}]}}"#,
+        l2.digest, l1.digest
+    );
+    let m = Manifest::from_bytes(
+        raw.into_bytes(),
+        crate::manifest::Source {
+            descriptor_type: Some(mt::DOCKER1_MANIFEST),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    s.add_manifest(&src, &m);
+    let tgt = r("other.example/dst:v1");
+    copy(&s, &src, &tgt, &CopyOpts::default()).unwrap();
+    assert!(s.has_blob(&tgt, &l1.digest) && s.has_blob(&tgt, &l2.digest));
+    assert_eq!(s.tag_digest(&tgt).as_ref(), Some(m.digest()));
+    assert_eq!(s.calls("blob_put"), 2);
 }
