@@ -101,10 +101,14 @@ pub(crate) fn copy_blob(
         last: Instant::now(),
         progress,
         abort,
+        source_err: None,
     };
-    tgt_scheme
-        .blob_put(tgt, &BlobExpect::from_descriptor(desc), &mut rdr)
-        .with_context(|| format!("writing to {}", tgt.repo_name()))?;
+    let put = tgt_scheme.blob_put(tgt, &BlobExpect::from_descriptor(desc), &mut rdr);
+    if let Some(e) = rdr.source_err.take() {
+        // The target only saw a failing stream; name the side that failed.
+        return Err(e.context(format!("reading from {}", src.repo_name())));
+    }
+    put.with_context(|| format!("writing to {}", tgt.repo_name()))?;
     // A target that stopped at the expected size never let the source reader verify the
     // digest at EOF; one more read does.
     let mut probe = [0u8; 1];
@@ -116,7 +120,10 @@ pub(crate) fn copy_blob(
                 format!("blob {} is longer than {} bytes", desc.digest, desc.size),
             ))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            let e: Error = e.into();
+            return Err(e.context(format!("reading from {}", src.repo_name())));
+        }
     }
     progress(&Event::Finished {
         digest: desc.digest.clone(),
@@ -136,6 +143,8 @@ struct ProgressReader<'a> {
     last: Instant,
     progress: &'a (dyn Fn(&Event) + Sync),
     abort: Option<&'a AtomicBool>,
+    /// The first error of the source stream (digest mismatch, short read, I/O).
+    source_err: Option<Error>,
 }
 
 impl Read for ProgressReader<'_> {
@@ -143,7 +152,14 @@ impl Read for ProgressReader<'_> {
         if self.abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
             return Err(Error::new(ErrorKind::Canceled, "copy canceled").into_io());
         }
-        let n = self.inner.read(buf)?;
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let e = Error::from(e);
+                self.source_err.get_or_insert(e.clone());
+                return Err(e.into_io());
+            }
+        };
         self.done += n as u64;
         if n > 0
             && (self.last.elapsed() >= PROGRESS_INTERVAL

@@ -338,7 +338,13 @@ fn corrupted_blob_fails_without_tag() {
     let e = copy(&s, &src, &tgt, &CopyOpts::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DigestMismatch);
     let msg = e.to_string();
-    assert!(msg.contains(&format!("copying layer {bad} of ")), "{msg}");
+    assert!(
+        msg.starts_with(&format!(
+            "copying layer {bad} of reg.example/src@{}: reading from reg.example/src: ",
+            f.amd64.digest()
+        )),
+        "{msg}"
+    );
     assert!(s.tag_digest(&tgt).is_none());
     assert!(!s.has_manifest(&tgt, f.idx.digest()));
     assert!(!s.has_blob(&tgt, &bad));
