@@ -725,3 +725,32 @@ fn docker_schema1() {
     assert_eq!(s.tag_digest(&tgt).as_ref(), Some(m.digest()));
     assert_eq!(s.calls("blob_put"), 2);
 }
+
+#[test]
+fn untyped_index_entry_probed_and_depth_capped() {
+    let s = MemScheme::new();
+    let src = r("reg.example/src:v1");
+    let cfg = s.add_blob(&src, mt::OCI1_IMAGE_CONFIG, b"{}");
+    let img = image(&cfg, vec![], None);
+    s.add_manifest(&src, &img);
+    let mut entry = img.descriptor();
+    entry.media_type.clear();
+    let idx = index(vec![entry], None);
+    s.add_manifest(&src.set_tag("untyped"), &idx);
+    let tgt = r("other.example/dst:untyped");
+    copy(&s, &src.set_tag("untyped"), &tgt, &CopyOpts::default()).unwrap();
+    assert!(s.has_manifest(&tgt, img.digest()), "probed as a manifest");
+    assert!(s.has_blob(&tgt, &cfg.digest));
+
+    // Indexes nested beyond the cap fail instead of recursing on.
+    let mut m = img;
+    for _ in 0..=MAX_DEPTH {
+        m = index(vec![m.descriptor()], None);
+        s.add_manifest(&src, &m);
+    }
+    s.add_manifest(&src.set_tag("deep"), &m);
+    let tgt = r("other.example/dst:deep");
+    let e = copy(&s, &src.set_tag("deep"), &tgt, &CopyOpts::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Loop);
+    assert!(s.tag_digest(&tgt).is_none());
+}
