@@ -1,0 +1,178 @@
+//! Copying one blob: skip when present, mount within a registry, else stream source to target.
+
+use std::io::{Cursor, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Event, Kind};
+use crate::descriptor::Descriptor;
+use crate::digest::Digest;
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::reference::Reference;
+use crate::scheme::{BlobExpect, Scheme};
+
+/// Progress events are emitted at most this often...
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// ...or after this many bytes, so fast local copies still report something.
+const PROGRESS_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What a blob copy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The target already had it.
+    Skipped,
+    /// Mounted from another repository of the same registry.
+    Mounted,
+    /// Streamed; the byte count.
+    Copied(u64),
+}
+
+/// Copies the blob `desc` from `src`'s repository to `tgt`'s.
+///
+/// Nothing happens when both name the same repository or the target already has the blob
+/// (`Ok(false)`). Within one registry a cross-repository mount is tried first; otherwise the
+/// blob is streamed from the source into the target, verified against `desc`, never buffered
+/// whole. Embedded descriptor `data` is used instead of reading the source. Returns `Ok(true)`
+/// when the blob was transferred (streamed or mounted).
+pub fn blob_copy(
+    src_scheme: &dyn Scheme,
+    src: &Reference,
+    tgt_scheme: &dyn Scheme,
+    tgt: &Reference,
+    desc: &Descriptor,
+    progress: &(dyn Fn(&Event) + Sync),
+) -> Result<bool> {
+    let out = copy_blob(src_scheme, src, tgt_scheme, tgt, desc, progress, None)?;
+    Ok(out != Outcome::Skipped)
+}
+
+/// [`blob_copy`] with a flag that stops the stream early when a sibling transfer failed.
+pub(crate) fn copy_blob(
+    src_scheme: &dyn Scheme,
+    src: &Reference,
+    tgt_scheme: &dyn Scheme,
+    tgt: &Reference,
+    desc: &Descriptor,
+    progress: &(dyn Fn(&Event) + Sync),
+    abort: Option<&AtomicBool>,
+) -> Result<Outcome> {
+    let skipped = || {
+        progress(&Event::Skipped {
+            kind: Kind::Blob,
+            digest: desc.digest.clone(),
+            size: desc.size,
+        });
+        Ok(Outcome::Skipped)
+    };
+    if src.equal_repository(tgt) {
+        return skipped();
+    }
+    // Any HEAD failure means "copy it": a real problem resurfaces on the put.
+    if tgt_scheme.blob_head(tgt, desc).is_ok() {
+        return skipped();
+    }
+    progress(&Event::Started {
+        digest: desc.digest.clone(),
+        size: desc.size,
+    });
+    // A failed mount only costs the attempt; the stream below still works.
+    if src.equal_registry(tgt) && matches!(tgt_scheme.blob_mount(src, tgt, desc), Ok(true)) {
+        progress(&Event::Finished {
+            digest: desc.digest.clone(),
+            size: desc.size,
+            mounted: true,
+        });
+        return Ok(Outcome::Mounted);
+    }
+    let inner: Box<dyn Read + Send> = match desc.embedded_data() {
+        Some(data) => Box::new(Cursor::new(data)),
+        None => Box::new(
+            src_scheme
+                .blob_get(src, desc)
+                .with_context(|| format!("reading from {}", src.repo_name()))?,
+        ),
+    };
+    let mut rdr = ProgressReader {
+        inner,
+        digest: &desc.digest,
+        size: desc.size,
+        done: 0,
+        reported: 0,
+        last: Instant::now(),
+        progress,
+        abort,
+        source_err: None,
+    };
+    let put = tgt_scheme.blob_put(tgt, &BlobExpect::from_descriptor(desc), &mut rdr);
+    if let Some(e) = rdr.source_err.take() {
+        // The target only saw a failing stream; name the side that failed.
+        return Err(e.context(format!("reading from {}", src.repo_name())));
+    }
+    put.with_context(|| format!("writing to {}", tgt.repo_name()))?;
+    // A target that stopped at the expected size never let the source reader verify the
+    // digest at EOF; one more read does.
+    let mut probe = [0u8; 1];
+    match rdr.read(&mut probe) {
+        Ok(0) => {}
+        Ok(_) => {
+            return Err(Error::new(
+                ErrorKind::SizeLimit,
+                format!("blob {} is longer than {} bytes", desc.digest, desc.size),
+            ))
+        }
+        Err(e) => {
+            let e: Error = e.into();
+            return Err(e.context(format!("reading from {}", src.repo_name())));
+        }
+    }
+    progress(&Event::Finished {
+        digest: desc.digest.clone(),
+        size: desc.size,
+        mounted: false,
+    });
+    Ok(Outcome::Copied(rdr.done))
+}
+
+/// Counts bytes, reports progress and stops when the copy was aborted.
+struct ProgressReader<'a> {
+    inner: Box<dyn Read + Send>,
+    digest: &'a Digest,
+    size: i64,
+    done: u64,
+    reported: u64,
+    last: Instant,
+    progress: &'a (dyn Fn(&Event) + Sync),
+    abort: Option<&'a AtomicBool>,
+    /// The first error of the source stream (digest mismatch, short read, I/O).
+    source_err: Option<Error>,
+}
+
+impl Read for ProgressReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
+            return Err(Error::new(ErrorKind::Canceled, "copy canceled").into_io());
+        }
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let e = Error::from(e);
+                self.source_err.get_or_insert(e.clone());
+                return Err(e.into_io());
+            }
+        };
+        self.done += n as u64;
+        if n > 0
+            && (self.last.elapsed() >= PROGRESS_INTERVAL
+                || self.done - self.reported >= PROGRESS_BYTES)
+        {
+            self.last = Instant::now();
+            self.reported = self.done;
+            (self.progress)(&Event::Progress {
+                digest: self.digest.clone(),
+                bytes_done: self.done,
+                size: self.size,
+            });
+        }
+        Ok(n)
+    }
+}
