@@ -33,9 +33,17 @@ fn skopeo_and_umoci_read_what_regctl_writes() {
     // A multi-platform index with shared layers, copied into a fresh layout.
     let src_digest = ok(regctl().args(["image", "digest", &ocidir(&repo, "v2")]));
     ok(regctl().args(["image", "copy", &ocidir(&repo, "v2"), &ocidir(&out, "v2")]));
-    let raw = support::run(skopeo(&sk).args(["inspect", "--raw", &format!("oci:{}:v2", out.display())]));
-    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
-    assert_eq!(format!("sha256:{}", sha256_hex(&raw.stdout)), src_digest.trim());
+    let raw =
+        support::run(skopeo(&sk).args(["inspect", "--raw", &format!("oci:{}:v2", out.display())]));
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&raw.stdout)),
+        src_digest.trim()
+    );
     // skopeo verifies every blob digest while copying all platforms out of our layout.
     ok(skopeo(&sk).args([
         "copy",
@@ -45,13 +53,15 @@ fn skopeo_and_umoci_read_what_regctl_writes() {
     ]));
 
     // A single image: umoci checks the layout, the config and unpacks the layer.
-    ok(regctl().args(["image", "copy", &ocidir(&repo, "child"), &ocidir(&out, "child")]));
+    ok(regctl().args([
+        "image",
+        "copy",
+        &ocidir(&repo, "child"),
+        &ocidir(&out, "child"),
+    ]));
     if let Some(umoci) = support::tool("umoci") {
-        let stat = ok(Command::new(&umoci).args([
-            "stat",
-            "--image",
-            &format!("{}:child", out.display()),
-        ]));
+        let stat =
+            ok(Command::new(&umoci).args(["stat", "--image", &format!("{}:child", out.display())]));
         assert!(stat.contains("LAYER"), "{stat}");
         let bundle = tmp.join("bundle");
         ok(Command::new(&umoci).args([
@@ -96,7 +106,12 @@ fn regctl_reads_what_skopeo_writes() {
     assert_eq!(label.trim(), "1");
     // And regctl copies it on, verifying every blob skopeo wrote.
     let again = tmp.join("again");
-    ok(regctl().args(["image", "copy", &ocidir(&sko, "fromskopeo"), &ocidir(&again, "v1")]));
+    ok(regctl().args([
+        "image",
+        "copy",
+        &ocidir(&sko, "fromskopeo"),
+        &ocidir(&again, "v1"),
+    ]));
     let got = ok(regctl().args(["image", "digest", &ocidir(&again, "v1")]));
     assert_eq!(got, want);
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod gen;
+pub mod registry;
 
 use std::fs;
 use std::io::{Read, Write};
