@@ -374,7 +374,8 @@ mod tests {
         use Decision::*;
         use ErrorKind as K;
         use Outcome::{Network, Status};
-        let cases: &[(u32, Outcome, &[(&str, &str)], Decision)] = &[
+        type Case<'a> = (u32, Outcome, &'a [(&'a str, &'a str)], Decision);
+        let cases: &[Case] = &[
             (1, Status(200), none, Done),
             (6, Status(201), none, Done),
             (1, Status(304), none, Done),

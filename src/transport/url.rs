@@ -371,7 +371,16 @@ mod tests {
     #[test]
     fn parse_table() {
         // (input, scheme, host, port, path, query, display)
-        let cases: &[(&str, Scheme, &str, Option<u16>, &str, Option<&str>, &str)] = &[
+        type Case<'a> = (
+            &'a str,
+            Scheme,
+            &'a str,
+            Option<u16>,
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+        );
+        let cases: &[Case] = &[
             (
                 "https://registry.example.com/v2/",
                 Scheme::Https,
