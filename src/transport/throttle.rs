@@ -197,8 +197,7 @@ impl Throttle {
 
     /// Waits up to `timeout` for a slot.
     pub fn acquire_timeout(&self, priority: Priority, timeout: Duration) -> Option<Guard> {
-        let deadline = Instant::now().checked_add(timeout);
-        self.acquire_slots(priority, 1, Some(deadline.unwrap_or_else(far_future)))
+        self.acquire_slots(priority, 1, Some(deadline_after(timeout)))
     }
 
     /// Takes a slot only if one is free and nobody is waiting (never jumps the queue).
@@ -283,9 +282,7 @@ impl Throttle {
     /// Blocks until at least `n` requests wait or `timeout` passes; true if they do. For tests
     /// and diagnostics.
     pub fn wait_for_waiters(&self, n: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(far_future);
+        let deadline = deadline_after(timeout);
         let mut st = self.lock();
         // Bounded by the deadline.
         while st.waiters.len() < n {
@@ -310,9 +307,10 @@ impl Throttle {
     }
 }
 
-fn far_future() -> Instant {
-    // A deadline beyond any real wait, for timeouts too large to add to now.
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+/// The deadline `timeout` from now; absurd timeouts are capped at a year so the addition
+/// cannot overflow.
+fn deadline_after(timeout: Duration) -> Instant {
+    Instant::now() + timeout.min(Duration::from_secs(365 * 24 * 3600))
 }
 
 /// Acquires a slot on both `a` and `b` (source and target of a blob copy) without risking
@@ -382,12 +380,16 @@ mod tests {
     #[test]
     fn timeout_gives_up_and_leaves_the_queue() {
         let t = throttle("reg.io", 1);
-        let _held = t.acquire(Priority::Query);
+        let held = t.acquire(Priority::Query);
         assert!(t
             .acquire_timeout(Priority::Head, Duration::from_millis(20))
             .is_none());
         assert_eq!(t.waiting(), 0);
         assert_eq!(t.active(), 1);
+        drop(held);
+        // A free slot is taken at once, and an enormous timeout does not overflow.
+        let g = t.acquire_timeout(Priority::Blob { size: 1 }, Duration::MAX);
+        assert_eq!(g.map(|g| g.slots()), Some(1));
     }
 
     #[test]
