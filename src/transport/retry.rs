@@ -17,6 +17,8 @@
 //! - Network errors are transient, except TLS failures (a bad certificate does not heal), which
 //!   drop the host.
 //! - At most `retry_limit + 1` attempts; the last failure becomes [`Decision::Fail`].
+//! - Requests whose failure is an expected answer (anonymous mount, referrers probe) use
+//!   [`RetryPolicy::decide_no_backoff`] and move on without waiting.
 //!
 //! Waits grow exponentially from `delay_init` (100 ms) to `delay_max` (30 s). `Retry-After`
 //! (seconds or an HTTP date) overrides the wait for 429 and 503, capped by `retry_after_max` so a
@@ -70,7 +72,7 @@ pub enum Decision {
     /// with the kind.
     DropHost(ErrorKind),
     /// Run the auth handler; if it produced new credentials retry the same host at once,
-    /// otherwise fail as unauthorized.
+    /// otherwise drop the host (unauthorized when no host remains).
     Reauth,
     /// Stop: no further attempt can succeed (retry limit reached, or not retryable).
     Fail(ErrorKind),
@@ -197,6 +199,36 @@ impl RetryPolicy {
             }
             408 | 500 | 502 | 504 => Decision::RetryAfter(self.backoff(attempt)),
             _ => Decision::DropHost(kind),
+        }
+    }
+}
+
+impl Outcome {
+    /// The error kind this outcome reports when it ends a request.
+    pub fn error_kind(&self) -> ErrorKind {
+        match self {
+            Outcome::Status(s) => status_error_kind(*s),
+            Outcome::Network(_) | Outcome::NotRetryable => ErrorKind::Network,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// [`Self::decide`] for requests whose failures are expected (anonymous blob mount,
+    /// referrers API probe, tag DELETE API): they never back off or wait, the host is simply
+    /// dropped for this request so the caller can fall back at once.
+    pub fn decide_no_backoff(
+        &self,
+        attempt: u32,
+        outcome: &Outcome,
+        headers: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Decision {
+        match self.decide(attempt, outcome, headers, now) {
+            Decision::RetryAfter(_) | Decision::DropHost(_) => {
+                Decision::NextHost(outcome.error_kind())
+            }
+            other => other,
         }
     }
 }
@@ -576,6 +608,34 @@ mod tests {
             h.success();
         }
         assert!(!h.limit_reached());
+    }
+
+    #[test]
+    fn no_backoff_requests_move_on() {
+        let p = RetryPolicy::default();
+        let now = at(0);
+        let ra: &[(&str, &str)] = &[("Retry-After", "30")];
+        use Decision::*;
+        use ErrorKind as K;
+        let cases = [
+            (Outcome::Status(202), Done),
+            (Outcome::Status(401), Reauth),
+            (Outcome::Status(404), NextHost(K::NotFound)),
+            (Outcome::Status(405), NextHost(K::HttpStatus)),
+            (Outcome::Status(403), NextHost(K::Unauthorized)),
+            (Outcome::Status(429), NextHost(K::RateLimit)),
+            (Outcome::Status(502), NextHost(K::HttpStatus)),
+            (Outcome::Network(NetError::Reset), NextHost(K::Network)),
+            (Outcome::Network(NetError::Tls), NextHost(K::Network)),
+            (Outcome::NotRetryable, Fail(K::Network)),
+        ];
+        for (outcome, want) in cases {
+            assert_eq!(
+                p.decide_no_backoff(1, &outcome, ra, now),
+                want,
+                "{outcome:?}"
+            );
+        }
     }
 
     #[test]
