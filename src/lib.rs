@@ -32,10 +32,12 @@ pub mod image_config;
 pub mod manifest;
 pub mod mediatype;
 pub mod platform;
+pub mod ratelimit;
 pub mod reference;
 pub mod referrer;
 pub mod scheme;
 pub mod template;
+pub mod transport;
 
 mod client;
 
