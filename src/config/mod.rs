@@ -13,3 +13,7 @@ pub type EnvMap = BTreeMap<String, String>;
 pub(crate) fn env_get<'a>(env: &'a EnvMap, key: &str) -> Option<&'a str> {
     env.get(key).map(String::as_str).filter(|v| !v.is_empty())
 }
+
+pub mod host;
+
+pub use host::{normalize_name, GoDuration, Host, HostName, Tls};
