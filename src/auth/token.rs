@@ -237,9 +237,17 @@ pub fn parse_response(body: &[u8], now: u64) -> Result<Token> {
     if body.len() > MAX_TOKEN_RESPONSE {
         return Err(Error::new(ErrorKind::SizeLimit, "token response too large"));
     }
-    // serde_json errors quote no input, so a token cannot leak through the message.
-    let raw: RawToken = serde_json::from_slice(body)
-        .map_err(|e| Error::new(ErrorKind::Parse, format!("parsing token response: {e}")))?;
+    // Only the position: serde messages can quote values, and values here are secrets.
+    let raw: RawToken = serde_json::from_slice(body).map_err(|e| {
+        Error::new(
+            ErrorKind::Parse,
+            format!(
+                "parsing token response: invalid JSON at line {} column {}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
     let token = if raw.token.is_empty() {
         raw.access_token
     } else {

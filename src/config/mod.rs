@@ -14,6 +14,7 @@ pub(crate) fn env_get<'a>(env: &'a EnvMap, key: &str) -> Option<&'a str> {
     env.get(key).map(String::as_str).filter(|v| !v.is_empty())
 }
 
+pub mod credhelper;
 pub mod file;
 pub mod host;
 
