@@ -15,8 +15,11 @@ pub(crate) fn env_get<'a>(env: &'a EnvMap, key: &str) -> Option<&'a str> {
 }
 
 pub mod credhelper;
+pub mod docker;
 pub mod file;
 pub mod host;
 
+pub use credhelper::{HelperCred, ProcessRunner, Runner};
+pub use docker::DockerConfig;
 pub use file::ConfigFile;
 pub use host::{normalize_name, GoDuration, Host, HostName, Tls};
