@@ -179,6 +179,7 @@ impl ConfigFile {
             .and_then(|n| n.to_str())
             .unwrap_or("config.json");
         let (tmp, mut f) = create_temp(&dir, file_name, mode).with_context(what)?;
+        keep_owner(path, &tmp);
         let written = f
             .write_all(data.as_bytes())
             .and_then(|()| f.sync_all())
@@ -215,6 +216,19 @@ fn existing_mode(path: &Path) -> u32 {
 fn existing_mode(_path: &Path) -> u32 {
     0
 }
+
+/// Gives the replacement the owner of the file it replaces (a root-run `regctl` editing a
+/// user's file). Only root may do this, so failure is expected and ignored.
+#[cfg(unix)]
+fn keep_owner(path: &Path, tmp: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        let _ = std::os::unix::fs::chown(tmp, Some(m.uid()), Some(m.gid()));
+    }
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_path: &Path, _tmp: &Path) {}
 
 /// Creates a fresh temp file next to the target; names are tried in turn so concurrent savers
 /// (two regctl processes) never share one.
@@ -369,6 +383,11 @@ mod tests {
             pass: "pw-4".into(),
             ..Host::default()
         });
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("pw-1") && !dbg.contains("tk-2") && !dbg.contains("key-3"),
+            "{dbg}"
+        );
         let json = c.redacted().to_json().unwrap();
         for s in ["pw-1", "tk-2", "key-3", "pw-4"] {
             assert!(!json.contains(s), "{json}");

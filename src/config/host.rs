@@ -222,7 +222,7 @@ pub struct Host {
     /// Client key for mTLS (PEM).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub client_key: String,
-    /// DNS name[:port] actually connected to (default: the name; Hub: `registry-1.docker.io`).
+    /// DNS `name[:port]` actually connected to (default: the name; Hub: `registry-1.docker.io`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
     /// Login user.
