@@ -15,7 +15,6 @@
 //! let url = Url::parse("https://registry.example/v2/app/manifests/v1").unwrap();
 //! let now = 1_700_000_000;
 //! let mut step = auth.prepare("app", "GET", now);
-//! let mut sent = None;
 //! let status = loop {
 //!     match step {
 //!         Step::Token(req) => {
@@ -28,10 +27,9 @@
 //!             if status != 401 {
 //!                 break status;
 //!             }
-//!             sent = header;
 //!             let www: Vec<&str> = www_auth.iter().map(String::as_str).collect();
 //!             // Ends with an Unauthorized error once nothing new can be tried.
-//!             step = auth.unauthorized(&www, &url, sent.as_deref(), now).unwrap();
+//!             step = auth.unauthorized(&www, &url, header.as_deref(), now).unwrap();
 //!         }
 //!     }
 //! };
@@ -283,6 +281,9 @@ impl AuthState {
             .or_else(|| challenges.iter().find(|c| c.scheme == "basic"))
             .ok_or_else(|| unauthorized("no supported authentication challenge".to_string()))?;
         if chosen.scheme == "basic" {
+            if chosen.param("realm").is_none() {
+                return Err(unauthorized("basic challenge without realm".to_string()));
+            }
             return self.basic_challenge(sent);
         }
         self.bearer_challenge(chosen, request_url, sent, now)

@@ -310,7 +310,7 @@ fn concurrent_refresh_detected() {
 #[test]
 fn challenge_errors() {
     let url = Url::parse("https://reg.example/v2/app/manifests/v1").unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&[], "no challenge"),
         (&["Negotiate abc"], "unsupported scheme"),
         (&["Bearer service=\"x\""], "no realm"),
@@ -323,12 +323,19 @@ fn challenge_errors() {
             "loopback realm",
         ),
         (&["Bearer realm=\"x"], "malformed"),
+        (&["Basic charset=\"UTF-8\""], "basic without realm"),
     ];
     for (www, name) in cases {
         let mut auth = AuthState::new(Credential::default(), "ua");
         let e = auth.unauthorized(www, &url, None, NOW).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthorized, "{name}");
     }
+    // Credentials do not make a realm-less basic challenge acceptable.
+    let mut auth = AuthState::new(cred("u", "p", ""), "ua");
+    let e = auth
+        .unauthorized(&["Basic charset=\"UTF-8\""], &url, None, NOW)
+        .unwrap_err();
+    assert!(e.to_string().contains("realm"), "{e}");
 }
 
 #[test]
