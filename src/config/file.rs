@@ -110,6 +110,7 @@ impl ConfigFile {
         for (key, mut h) in raw {
             let n = normalize_name(&key);
             h.name = n.name.clone();
+            c.warnings.extend(h.deprecation_warnings());
             if n.tls_disabled && h.tls == Tls::Undefined {
                 h.tls = Tls::Disabled;
             }

@@ -466,6 +466,24 @@ impl Host {
             }
     }
 
+    /// Warnings for deprecated settings that are set but ignored (`api`, `scheme`).
+    pub fn deprecation_warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if !self.api.is_empty() {
+            w.push(format!(
+                "registry {}: the api setting is deprecated and ignored",
+                self.name
+            ));
+        }
+        if !self.scheme.is_empty() {
+            w.push(format!(
+                "registry {}: the scheme setting is deprecated, use tls",
+                self.name
+            ));
+        }
+        w
+    }
+
     /// A copy with `pass`, `token` and `clientKey` blanked, for display.
     pub fn redacted(&self) -> Host {
         Host {
@@ -902,6 +920,13 @@ mod tests {
         }
         .is_zero());
         assert!(!Host::new_name("x").is_zero());
+        assert!(Host::new_name("x").deprecation_warnings().is_empty());
+        let old = Host {
+            api: "v2".into(),
+            scheme: "http".into(),
+            ..Host::new_name("x")
+        };
+        assert_eq!(old.deprecation_warnings().len(), 2);
         let c = Host {
             user: "u".into(),
             pass: "p".into(),
