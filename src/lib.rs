@@ -22,7 +22,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod base64;
+pub mod config;
 pub mod copy;
 pub mod descriptor;
 pub mod digest;
