@@ -40,6 +40,7 @@ pub mod referrer;
 pub mod scheme;
 pub mod template;
 pub mod transport;
+pub mod url;
 
 mod client;
 

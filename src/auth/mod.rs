@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use regclient::auth::{AuthState, Credential, Step};
-//! use regclient::auth::url::Url;
+//! use regclient::url::Url;
 //! # fn http(_m: &str, _u: &str, _auth: Option<&str>, _body: Option<String>) -> (u16, Vec<String>, Vec<u8>) {
 //! #     (200, vec![], b"{}".to_vec())
 //! # }
@@ -45,7 +45,6 @@ pub mod basic;
 pub mod challenge;
 pub mod scope;
 pub mod token;
-pub mod url;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -54,8 +53,8 @@ pub use challenge::Challenge;
 pub use scope::{Scope, Scopes};
 pub use token::{Credential, Token, TokenRequest};
 
-use self::url::Url;
 use crate::error::{Error, ErrorKind, Result};
+use crate::url::{Scheme, Url};
 
 /// The key the transport files an [`AuthState`] under: the host, or `host/repo` with `repoAuth`.
 pub fn state_key(host: &str, repo: &str, repo_auth: bool) -> String {
@@ -378,7 +377,7 @@ fn unauthorized(msg: String) -> Error {
 /// unspecified realm unless the registry itself is local (a token fetch must not become a way to
 /// probe the client's own machine).
 pub fn realm_allowed(request: &Url, realm: &Url) -> bool {
-    if request.scheme == "https" && realm.scheme != "https" {
+    if request.scheme() == Scheme::Https && realm.scheme() != Scheme::Https {
         return false;
     }
     !is_local(realm.host()) || is_local(request.host())

@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use super::url::{form_encode, Url};
 use crate::error::{Error, ErrorKind, Result};
+use crate::url::{form_encode, Url};
 
 /// Tokens shorter-lived than this are treated as living this long (registries send 0 or omit it).
 pub const MIN_TOKEN_LIFE: u64 = 60;

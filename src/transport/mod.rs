@@ -30,10 +30,9 @@ pub mod proxy;
 pub mod redirect;
 pub mod retry;
 pub mod throttle;
-pub mod url;
 pub mod warning;
 
-pub use url::Url;
+pub use crate::url::{self, Url};
 
 /// Every value of header `name` (compared case-insensitively), in order.
 pub fn header_values<'a>(

@@ -23,7 +23,7 @@
 use std::net::IpAddr;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::url::{Scheme, Url};
+use crate::url::{Scheme, Url};
 
 /// The proxy-related environment, captured once by the caller (the library reads no
 /// environment itself).

@@ -19,7 +19,7 @@
 use std::net::IpAddr;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::url::{Scheme, Url};
+use crate::url::{Scheme, Url};
 
 /// The most redirects followed for one request.
 pub const MAX_REDIRECTS: u32 = 10;

@@ -364,6 +364,15 @@ pub fn encode_query_value(value: &str) -> String {
     out
 }
 
+/// Encodes pairs as an `application/x-www-form-urlencoded` body (token POSTs).
+pub fn form_encode(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_query_value(k), encode_query_value(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
