@@ -6,11 +6,17 @@ use crate::image_config::ImageConfig;
 use crate::manifest::Manifest;
 use crate::platform::Platform;
 use crate::reference::{Reference, Scheme as RefScheme};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::Host;
 use crate::scheme::ocidir::{OciDir, OciDirOpts};
+use crate::scheme::registry::Registry;
 use crate::scheme::Scheme;
+use crate::transport::client::{Transport, TransportConfig};
 
 /// Settings for a [`Client`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// User agent for registry requests.
     pub user_agent: String,
@@ -18,6 +24,12 @@ pub struct ClientConfig {
     pub threads: usize,
     /// Layout options.
     pub ocidir: OciDirOpts,
+    /// Registry settings by name (merged from every source; see `config::merge_hosts`).
+    pub hosts: BTreeMap<String, Host>,
+    /// Settings applied to registries not listed in `hosts`.
+    pub host_default: Option<Host>,
+    /// HTTP transport settings.
+    pub transport: TransportConfig,
 }
 
 impl Default for ClientConfig {
@@ -26,6 +38,9 @@ impl Default for ClientConfig {
             user_agent: format!("regclient/regctl ({})", env!("CARGO_PKG_VERSION")),
             threads: 6,
             ocidir: OciDirOpts::default(),
+            hosts: BTreeMap::new(),
+            host_default: None,
+            transport: TransportConfig::default(),
         }
     }
 }
@@ -34,6 +49,7 @@ impl Default for ClientConfig {
 pub struct Client {
     config: ClientConfig,
     ocidir: OciDir,
+    registry: Registry,
     pool: rayon::ThreadPool,
 }
 
@@ -45,8 +61,22 @@ impl Client {
             .thread_name(|i| format!("regclient-{i}"))
             .build()
             .expect("building the worker pool");
+        let hosts = config.hosts.clone();
+        let default = config.host_default.clone();
+        let mut tcfg = config.transport.clone();
+        tcfg.user_agent = config.user_agent.clone();
+        let transport = Transport::new(
+            tcfg,
+            Box::new(move |name: &str| {
+                hosts
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| Host::new_default_name(default.as_ref(), name))
+            }),
+        );
         Client {
             ocidir: OciDir::new(config.ocidir.clone()),
+            registry: Registry::new(Arc::new(transport)),
             config,
             pool,
         }
@@ -66,15 +96,17 @@ impl Client {
     pub fn scheme(&self, r: &Reference) -> Result<&dyn Scheme> {
         match r.scheme {
             RefScheme::OciDir => Ok(&self.ocidir),
-            RefScheme::Registry => Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("registry access is not available yet: {}", r.common_name()),
-            )),
+            RefScheme::Registry => Ok(&self.registry),
             RefScheme::OciFile => Err(Error::new(
                 ErrorKind::Unsupported,
                 "unknown scheme: ocifile (use ocidir:// or import the tar)",
             )),
         }
+    }
+
+    /// The registry backend (catalog listing, transport settings).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Reads a manifest.

@@ -5,6 +5,7 @@
 //! threads of a copy and do their own locking.
 
 pub mod ocidir;
+pub mod registry;
 
 use std::io::Read;
 
