@@ -1,0 +1,3 @@
+//! Self-test of the token server against a real docker-registry.
+
+mod support;
