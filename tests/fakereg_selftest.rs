@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::fakereg::{
-    base64, http, sha256_digest, Auth, BearerAuth, Client, FakeRegistry, Fault, Resp, Rule,
-    GHCR_BODY_CAP,
+    base64, base64_decode, base64url, http, percent_decode, percent_encode, rfc3339, sha256_digest,
+    Auth, BearerAuth, Client, FakeRegistry, Fault, Resp, Rule, GHCR_BODY_CAP,
 };
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -860,4 +860,23 @@ fn drop_stops_promptly_with_idle_connections() {
         std::net::TcpStream::connect_timeout(&host.parse().expect("addr"), Duration::from_secs(1))
             .is_err();
     assert!(refused, "listener closed");
+}
+
+#[test]
+fn encoders() {
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(base64(b"u:p"), "dTpw");
+    assert_eq!(base64(b"ab"), "YWI=");
+    assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    for data in [&b""[..], b"a", b"ab", b"abc", b"\xff\x00\x10hello"] {
+        assert_eq!(base64_decode(&base64(data)).as_deref(), Some(data));
+        assert_eq!(base64_decode(&base64url(data)).as_deref(), Some(data));
+    }
+    assert_eq!(
+        percent_decode(&percent_encode("repository:a/b:pull,push")),
+        "repository:a/b:pull,push"
+    );
+    assert_eq!(percent_decode("a+b%2Fc%zz%"), "a b/c%zz%");
 }

@@ -221,8 +221,9 @@ impl HttpServer {
                 let guard = ActiveGuard(sh.clone(), next_id);
                 let handler = handler.clone();
                 thread::spawn(move || {
-                    let _guard = guard;
-                    serve_conn(stream, &handler, &_guard.0);
+                    // Moved in so the count drops when this thread ends, however it ends.
+                    let guard = guard;
+                    serve_conn(stream, &handler, &guard.0);
                 });
             }
         });
@@ -1392,7 +1393,9 @@ impl Inner {
                     .filter(|a| match (&account, a.as_str()) {
                         (None, "pull") => b.anonymous_pull,
                         (None, _) => false,
-                        (Some(_), "push" | "delete" | "*") => !b.deny_push,
+                        (Some(_), "push" | "delete") => !b.deny_push,
+                        // `registry:catalog:*` is a read; `*` on a repository includes push.
+                        (Some(_), "*") => k == "registry" || !b.deny_push,
                         (Some(_), _) => true,
                     })
                     .collect();
