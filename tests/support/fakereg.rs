@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -165,7 +165,7 @@ struct ServerShared {
 pub struct HttpServer {
     addr: SocketAddr,
     shared: Arc<ServerShared>,
-    accept: Option<JoinHandle<()>>,
+    accept: Option<(JoinHandle<()>, mpsc::Receiver<()>)>,
 }
 
 /// Decrements the active-connection count even if a handler panics.
@@ -196,7 +196,10 @@ impl HttpServer {
             idle: Condvar::new(),
         });
         let sh = shared.clone();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
         let accept = thread::spawn(move || {
+            // Dropped (disconnecting the channel) when this thread ends, however it ends.
+            let _done = done_tx;
             let mut next_id = 0u64;
             // Bounded by the shutdown flag: Drop sets it and then connects to wake accept().
             for conn in listener.incoming() {
@@ -230,7 +233,7 @@ impl HttpServer {
         HttpServer {
             addr,
             shared,
-            accept: Some(accept),
+            accept: Some((accept, done_rx)),
         }
     }
 
@@ -252,8 +255,11 @@ impl Drop for HttpServer {
         }
         // Wake the blocking accept() so the thread sees the flag.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
+        if let Some((t, done)) = self.accept.take() {
+            // Join only once the thread has ended, so a lost wake-up cannot hang the test.
+            if let Err(mpsc::RecvTimeoutError::Disconnected) = done.recv_timeout(STOP_TIMEOUT) {
+                let _ = t.join();
+            }
         }
         let deadline = Instant::now() + STOP_TIMEOUT;
         let mut n = lock(&self.shared.active);
