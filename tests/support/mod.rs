@@ -5,8 +5,10 @@
 //! the crate-wide `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod fakereg;
 pub mod gen;
 pub mod registry;
+pub mod token;
 
 use std::fs;
 use std::io::{Read, Write};
