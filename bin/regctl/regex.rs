@@ -377,11 +377,15 @@ impl Matcher<'_> {
                     (j > i || count < min) && m.repeat(n, min, max, greedy, count + 1, j, k)
                 })
         };
-        if greedy {
-            more(self, k) || (can_stop && k(self, i))
-        } else {
-            (can_stop && k(self, i)) || more(self, k)
-        }
+        // Greedy tries one more iteration before stopping; lazy the other way round.
+        let order: [bool; 2] = if greedy { [true, false] } else { [false, true] };
+        order.into_iter().any(|again| {
+            if again {
+                more(self, k)
+            } else {
+                can_stop && k(self, i)
+            }
+        })
     }
 }
 

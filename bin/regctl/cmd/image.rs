@@ -15,7 +15,7 @@ pub fn digest(ctx: &Ctx) -> Result<()> {
 
 pub fn inspect(ctx: &Ctx) -> Result<()> {
     let r = ctx.reference(ctx.m.arg(0))?;
-    let p = ctx.platform()?.map_or_else(Platform::host, |p| p);
+    let p = ctx.platform()?.unwrap_or_else(Platform::host);
     let (_, cfg, raw) = ctx.client.image_config(&r, &p)?;
     ctx.render(ctx.m.value("format"), &format::image_config(&cfg, &raw, &r))
 }
