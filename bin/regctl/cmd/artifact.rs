@@ -15,7 +15,7 @@ use regclient::{
     Result,
 };
 
-use super::{invalid, Ctx, ANNOTATION_TITLE};
+use super::{invalid, with_raw, Ctx, ANNOTATION_TITLE};
 
 /// The repository referrers are read from: `--external`, else the subject's.
 fn referrer_source(ctx: &Ctx, subject: &Reference) -> Result<Reference> {
@@ -62,7 +62,11 @@ pub fn list(ctx: &Ctx) -> Result<()> {
     if ctx.m.on("digest-tags") {
         rl.tags = digest_tags_of(&repo_tags(ctx, &r)?, &digest);
     }
-    ctx.render(ctx.m.value("format"), &format::referrer_list(&rl))
+    let mut data = format::referrer_list(&rl);
+    if let Some(m) = &rl.manifest {
+        data = with_raw(data, m.raw(), m.headers());
+    }
+    ctx.render(ctx.m.value("format"), &data)
 }
 
 /// One node of `artifact tree`.
@@ -347,7 +351,10 @@ pub fn get(ctx: &Ctx) -> Result<()> {
         let Some(first) = rl.descriptors.first() else {
             return Err(Error::new(
                 ErrorKind::NotFound,
-                format!("no matching referrers found for {}", s.common_name()),
+                format!(
+                    "referrer not found: none of {} matches the filters",
+                    s.common_name()
+                ),
             ));
         };
         if rl.descriptors.len() > 1 && opts.filter.sort_annotation.is_empty() {
@@ -394,7 +401,10 @@ pub fn get(ctx: &Ctx) -> Result<()> {
     if layers.is_empty() {
         return Err(Error::new(
             ErrorKind::NotFound,
-            format!("no matching layers found in {}", r.common_name()),
+            format!(
+                "layer not found: none in {} matches the filters",
+                r.common_name()
+            ),
         ));
     }
     let dir = ctx.m.value("output");

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use regclient::copy::{self, CopyOpts, Event};
 use regclient::{format, Platform, Result};
 
-use super::{invalid, Ctx};
+use super::{invalid, with_raw, Ctx};
 use crate::progress::Progress;
 
 pub fn digest(ctx: &Ctx) -> Result<()> {
@@ -17,7 +17,8 @@ pub fn inspect(ctx: &Ctx) -> Result<()> {
     let r = ctx.reference(ctx.m.arg(0))?;
     let p = ctx.platform()?.unwrap_or_else(Platform::host);
     let (_, cfg, raw) = ctx.client.image_config(&r, &p)?;
-    ctx.render(ctx.m.value("format"), &format::image_config(&cfg, &raw, &r))
+    let data = with_raw(format::image_config(&cfg, &raw, &r), &raw, &[]);
+    ctx.render(ctx.m.value("format"), &data)
 }
 
 pub fn copy(ctx: &Ctx) -> Result<()> {

@@ -7,7 +7,7 @@ use regclient::manifest::{Source, MAX_PUSH};
 use regclient::scheme::{DeleteOpts, PutOpts};
 use regclient::{Digest, Error, ErrorKind, Manifest, Result};
 
-use super::{invalid, is_not_found, Ctx};
+use super::{invalid, is_not_found, with_raw, Ctx};
 
 pub fn get(ctx: &Ctx) -> Result<()> {
     let r = ctx.reference(ctx.m.arg(0))?;
@@ -21,7 +21,8 @@ pub fn get(ctx: &Ctx) -> Result<()> {
         Some(p) => ctx.client.manifest_get_platform(&r, p)?,
         None => ctx.client.manifest_get(&r)?,
     };
-    ctx.render(ctx.m.value("format"), &format::manifest(&m, &r))
+    let data = with_raw(format::manifest(&m, &r), m.raw(), m.headers());
+    ctx.render(ctx.m.value("format"), &data)
 }
 
 pub fn head(ctx: &Ctx) -> Result<()> {
@@ -109,7 +110,7 @@ pub fn put(ctx: &Ctx) -> Result<()> {
     match ctx.m.value("format") {
         "" if by_digest => ctx.out(format!("{}\n", m.digest()).as_bytes()),
         "" => Ok(()),
-        fmt => ctx.render(fmt, &format::manifest(&m, &target)),
+        fmt => ctx.render(fmt, &with_raw(format::manifest(&m, &target), m.raw(), &[])),
     }
 }
 

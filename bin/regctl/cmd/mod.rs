@@ -190,6 +190,18 @@ pub fn is_not_found(e: &Error) -> bool {
     e.kind() == ErrorKind::NotFound
 }
 
+/// Makes sure the `raw`/`body`/`headers` keywords see the original bytes and headers, whatever
+/// the data constructor filled in.
+pub fn with_raw(mut d: Data, body: &[u8], headers: &[(String, String)]) -> Data {
+    if d.raw_body.is_none() {
+        d.raw_body = Some(body.to_vec());
+    }
+    if d.raw_headers.is_empty() {
+        d.raw_headers = headers.to_vec();
+    }
+    d
+}
+
 /// Headers as `Key: value` lines.
 pub fn headers_text(h: &[(String, String)]) -> String {
     h.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()

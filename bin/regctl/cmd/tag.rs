@@ -4,7 +4,7 @@ use regclient::format;
 use regclient::scheme::TagOpts;
 use regclient::{Error, ErrorKind, Result};
 
-use super::{invalid, is_not_found, Ctx};
+use super::{invalid, is_not_found, with_raw, Ctx};
 use crate::regex::Regex;
 
 pub fn list(ctx: &Ctx) -> Result<()> {
@@ -33,7 +33,8 @@ pub fn list(ctx: &Ctx) -> Result<()> {
         .tag_list(&r, &opts)
         .map_err(|e| e.context(format!("listing tags of {}", r.repo_name())))?;
     tl.tags = filter_tags(tl.tags, &include, &exclude);
-    ctx.render(ctx.m.value("format"), &format::tag_list(&tl, &r))
+    let data = with_raw(format::tag_list(&tl, &r), &tl.raw, &tl.headers);
+    ctx.render(ctx.m.value("format"), &data)
 }
 
 /// Keeps tags matching any include (all when there are none) and no exclude.
