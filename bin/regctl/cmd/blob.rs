@@ -7,7 +7,7 @@ use regclient::format;
 use regclient::scheme::BlobExpect;
 use regclient::{Descriptor, Digest, Error, Result};
 
-use super::{headers_text, Ctx};
+use super::{headers_text, with_raw, Ctx};
 
 /// A descriptor for a blob known only by digest (size unknown).
 fn by_digest(s: &str) -> Result<Descriptor> {
@@ -49,7 +49,7 @@ pub fn get(ctx: &Ctx) -> Result<()> {
         return Ok(());
     }
     let d = rdr.descriptor().clone();
-    let data = format::blob(&d, rdr.headers());
+    let data = with_raw(format::blob(&d, rdr.headers()), &[], rdr.headers());
     ctx.render(fmt, &data)
 }
 

@@ -7,6 +7,7 @@ use regclient::copy::{self, CopyOpts, Event};
 use regclient::{format, Platform, Result};
 
 use super::{invalid, with_raw, Ctx};
+use crate::log::{Level, Logger};
 use crate::progress::Progress;
 
 pub fn digest(ctx: &Ctx) -> Result<()> {
@@ -54,10 +55,11 @@ pub fn copy(ctx: &Ctx) -> Result<()> {
     // The live display is for people watching a terminal; with -v the log lines are the output.
     let show = std::io::stderr().is_terminal() && ctx.m.given("verbosity").is_none();
     let progress = show.then(|| Progress::new(expected_manifests(ctx, &src, &opts)));
-    let on_event = |ev: &Event| {
-        if let Some(p) = &progress {
-            p.event(ev);
-        }
+    // Ctx is not Sync (it tracks references to close), so the callback gets its own logger.
+    let log = ctx.log.clone();
+    let on_event = |ev: &Event| match &progress {
+        Some(p) => p.event(ev),
+        None => log_event(&log, ev),
     };
     let res = copy::image_copy(
         src_scheme,
@@ -92,6 +94,28 @@ pub fn copy(ctx: &Ctx) -> Result<()> {
         "" => ctx.out(format!("{}\n", tgt.common_name()).as_bytes()),
         fmt => ctx.render(fmt, &format::reference(&tgt)),
     }
+}
+
+/// Without the live display, copy steps are info log lines (`-v info`).
+fn log_event(log: &Logger, ev: &Event) {
+    if !log.enabled(Level::Info) {
+        return;
+    }
+    let (msg, digest, size) = match ev {
+        Event::Skipped { digest, size } => ("blob exists, skipped", digest, Some(*size)),
+        Event::Started { digest, size } => ("blob copy started", digest, Some(*size)),
+        Event::Finished { digest, size } => ("blob copied", digest, Some(*size)),
+        Event::ManifestPushed { digest } => ("manifest pushed", digest, None),
+        // Byte counts are for the live display only.
+        Event::Progress { .. } => return,
+    };
+    let digest = digest.to_string();
+    let size = size.map(|s| s.to_string()).unwrap_or_default();
+    let mut fields = vec![("digest", digest.as_str())];
+    if !size.is_empty() {
+        fields.push(("size", size.as_str()));
+    }
+    log.info(msg, &fields);
 }
 
 /// How many manifests the copy should push, for the progress total: the top manifest plus the
