@@ -206,6 +206,70 @@ fn errors_never_show_passwords() {
 }
 
 #[test]
+fn host_password_never_logged() {
+    let o = regctl(&[
+        "-v",
+        "debug",
+        "--host",
+        "reg=r.example,user=bob,pass=hunter2",
+        "ref",
+        "alpine",
+    ]);
+    assert!(o.stderr.contains("level=debug"), "{}", o.stderr);
+    assert!(o.stderr.contains("user=bob"), "{}", o.stderr);
+    assert!(!o.stderr.contains("hunter2"), "{}", o.stderr);
+    let o = regctl(&[
+        "--logopt",
+        "json",
+        "-v",
+        "debug",
+        "--host",
+        "reg=r.example,pass=hunter2",
+        "ref",
+        "alpine",
+    ]);
+    assert!(!o.stderr.contains("hunter2"), "{}", o.stderr);
+    let line = o.stderr.lines().next().expect("a log line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+    assert_eq!(v["level"], "DEBUG");
+    assert_eq!(v["reg"], "r.example");
+}
+
+#[test]
+fn closed_stdout_is_success() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regctl"))
+        .args(["completion", "bash"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(TIMEOUT) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("regctl did not finish");
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn ref_parses() {
     let o = regctl(&["ref", "nginx"]);
     assert_eq!(o.ok(), "docker.io/library/nginx:latest\n");

@@ -25,11 +25,15 @@ fn main() -> ExitCode {
         // A reader that went away (`regctl blob get ... | head`) is not a failure.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "Error: {}",
-                log::redact(&e.to_string())
-            );
+            let msg = log::redact(&e.to_string());
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "Error: {msg}");
+            if msg.contains("server gave HTTP response to HTTPS client") {
+                let _ = writeln!(
+                    err,
+                    "Hint: for a plain HTTP registry, pass --host reg=<registry>,tls=disabled"
+                );
+            }
             ExitCode::FAILURE
         }
     }
