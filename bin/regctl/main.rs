@@ -105,15 +105,7 @@ fn client_config(m: &flags::Matches, logger: &Logger) -> Result<ClientConfig> {
     if let Some(ua) = m.given("user-agent") {
         cfg.user_agent = ua.to_string();
     }
-    // regclient spells it SOURCE_DATE_EPOC; it fixes the `created` annotation of layouts.
-    if let Some(v) = std::env::var_os("SOURCE_DATE_EPOC") {
-        let v = v.to_string_lossy();
-        let secs: i64 = v.trim().parse().map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("SOURCE_DATE_EPOC must be unix seconds, got {v:?}"),
-            )
-        })?;
+    if let Some(secs) = source_date_epoch(logger) {
         logger.debug(
             "using SOURCE_DATE_EPOC",
             &[("seconds", secs.to_string().as_str())],
@@ -122,4 +114,22 @@ fn client_config(m: &flags::Matches, logger: &Logger) -> Result<ClientConfig> {
         // cfg.ocidir.created = Some(regclient::scheme::ocidir::rfc3339(secs));
     }
     Ok(cfg)
+}
+
+/// `SOURCE_DATE_EPOC` (regclient's spelling) in unix seconds: it fixes the `created`
+/// annotation layouts write, for reproducible output. A bad value is ignored with a warning
+/// rather than failing every command.
+fn source_date_epoch(logger: &Logger) -> Option<i64> {
+    let v = std::env::var_os("SOURCE_DATE_EPOC")?;
+    let v = v.to_string_lossy();
+    match v.trim().parse::<i64>() {
+        Ok(secs) => Some(secs),
+        Err(_) => {
+            logger.warn(
+                "ignoring SOURCE_DATE_EPOC: not unix seconds",
+                &[("value", v.as_ref())],
+            );
+            None
+        }
+    }
 }
