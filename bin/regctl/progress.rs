@@ -16,6 +16,42 @@ const REDRAW_EVERY: Duration = Duration::from_millis(100);
 const MAX_BLOB_LINES: usize = 8;
 const BAR_WIDTH: usize = 20;
 
+/// A copy event reduced to what the display needs. [`step`] is the one place that knows the
+/// copy engine's event type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Skipped,
+    Started { digest: String, size: i64 },
+    Progress { digest: String, bytes: u64 },
+    Finished { digest: String },
+    ManifestPushed,
+}
+
+/// Converts an event; events the display does not use give `None`.
+pub fn step(ev: &Event) -> Option<Step> {
+    // Fields are matched with `..` and unknown variants fall through, so richer events
+    // (plans, mounts) do not break the display.
+    #[allow(unreachable_patterns)]
+    Some(match ev {
+        Event::Skipped { .. } => Step::Skipped,
+        Event::Started { digest, size, .. } => Step::Started {
+            digest: digest.to_string(),
+            size: *size,
+        },
+        Event::Progress {
+            digest, bytes_done, ..
+        } => Step::Progress {
+            digest: digest.to_string(),
+            bytes: *bytes_done,
+        },
+        Event::Finished { digest, .. } => Step::Finished {
+            digest: digest.to_string(),
+        },
+        Event::ManifestPushed { .. } => Step::ManifestPushed,
+        _ => return None,
+    })
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct State {
     /// Digest → (bytes done, size) of blobs in flight.
@@ -27,22 +63,22 @@ pub struct State {
 }
 
 impl State {
-    pub fn apply(&mut self, ev: &Event) {
-        match ev {
-            Event::Skipped { .. } => self.skipped += 1,
-            Event::Started { digest, size } => {
-                self.active.insert(digest.to_string(), (0, *size));
+    pub fn apply(&mut self, st: Step) {
+        match st {
+            Step::Skipped => self.skipped += 1,
+            Step::Started { digest, size } => {
+                self.active.insert(digest, (0, size));
             }
-            Event::Progress { digest, bytes_done } => {
-                if let Some(e) = self.active.get_mut(&digest.to_string()) {
-                    e.0 = *bytes_done;
+            Step::Progress { digest, bytes } => {
+                if let Some(e) = self.active.get_mut(&digest) {
+                    e.0 = bytes;
                 }
             }
-            Event::Finished { digest, .. } => {
-                self.active.remove(&digest.to_string());
+            Step::Finished { digest } => {
+                self.active.remove(&digest);
                 self.copied += 1;
             }
-            Event::ManifestPushed { .. } => {
+            Step::ManifestPushed => {
                 self.manifests += 1;
                 self.manifests_total = self.manifests_total.max(self.manifests);
             }
@@ -132,8 +168,11 @@ impl Progress {
     }
 
     pub fn event(&self, ev: &Event) {
+        let Some(st) = step(ev) else {
+            return;
+        };
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.state.apply(ev);
+        inner.state.apply(st);
         let now = Instant::now();
         if inner
             .last_draw
@@ -169,7 +208,6 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regclient::Digest;
 
     #[test]
     fn sizes() {
@@ -180,39 +218,38 @@ mod tests {
         assert_eq!(human_size(3_000_000_000), "3.00GB");
     }
 
+    fn started(d: &str, size: i64) -> Step {
+        Step::Started {
+            digest: d.to_string(),
+            size,
+        }
+    }
+
     #[test]
-    fn frames_follow_events() {
-        let a = Digest::sha256(b"a");
-        let b = Digest::sha256(b"b");
+    fn frames_follow_steps() {
+        let a = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
         let mut s = State {
             manifests_total: 3,
             ..Default::default()
         };
-        s.apply(&Event::Skipped {
-            digest: b.clone(),
-            size: 10,
-        });
-        s.apply(&Event::Started {
-            digest: a.clone(),
-            size: 2000,
-        });
-        s.apply(&Event::Progress {
-            digest: a.clone(),
-            bytes_done: 1000,
+        s.apply(Step::Skipped);
+        s.apply(started(a, 2000));
+        s.apply(Step::Progress {
+            digest: a.to_string(),
+            bytes: 1000,
         });
         let lines = render(&s, Duration::from_secs(2));
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with(&a.to_string()[..19]), "{}", lines[0]);
+        assert!(lines[0].starts_with("sha256:aaaaaaaaaaaa "), "{}", lines[0]);
         assert!(lines[0].contains(" 50% 1.00kB / 2.00kB"), "{}", lines[0]);
         assert_eq!(
             lines[1],
             "Manifests: 0/3 | Blobs: 0 copied, 1 skipped, 1 queued | Elapsed: 2s"
         );
-        s.apply(&Event::Finished {
-            digest: a.clone(),
-            size: 2000,
+        s.apply(Step::Finished {
+            digest: a.to_string(),
         });
-        s.apply(&Event::ManifestPushed { digest: a });
+        s.apply(Step::ManifestPushed);
         let lines = render(&s, Duration::from_secs(3));
         assert_eq!(
             lines,
@@ -223,14 +260,21 @@ mod tests {
     #[test]
     fn many_blobs_are_summarised() {
         let mut s = State::default();
-        for i in 0..12u8 {
-            s.apply(&Event::Started {
-                digest: Digest::sha256(&[i]),
-                size: -1,
-            });
+        for i in 0..12 {
+            s.apply(started(&format!("sha256:{i:064}"), -1));
         }
         let lines = render(&s, Duration::ZERO);
         assert_eq!(lines.len(), MAX_BLOB_LINES + 2);
         assert_eq!(lines[MAX_BLOB_LINES], "... and 4 more");
+    }
+
+    #[test]
+    fn events_convert() {
+        let d = regclient::Digest::sha256(b"x");
+        let st = step(&Event::Started {
+            digest: d.clone(),
+            size: 5,
+        });
+        assert_eq!(st, Some(started(&d.to_string(), 5)));
     }
 }

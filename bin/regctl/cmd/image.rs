@@ -8,7 +8,7 @@ use regclient::{format, Platform, Result};
 
 use super::{invalid, with_raw, Ctx};
 use crate::log::{Level, Logger};
-use crate::progress::Progress;
+use crate::progress::{self, Progress, Step};
 
 pub fn digest(ctx: &Ctx) -> Result<()> {
     super::manifest::head_with(ctx, true)
@@ -101,21 +101,15 @@ fn log_event(log: &Logger, ev: &Event) {
     if !log.enabled(Level::Info) {
         return;
     }
-    let (msg, digest, size) = match ev {
-        Event::Skipped { digest, size } => ("blob exists, skipped", digest, Some(*size)),
-        Event::Started { digest, size } => ("blob copy started", digest, Some(*size)),
-        Event::Finished { digest, size } => ("blob copied", digest, Some(*size)),
-        Event::ManifestPushed { digest } => ("manifest pushed", digest, None),
-        // Byte counts are for the live display only.
-        Event::Progress { .. } => return,
+    // Byte counts are for the live display only.
+    let msg = match progress::step(ev) {
+        Some(Step::Skipped) => "skipped, already at the target",
+        Some(Step::Started { .. }) => "blob copy started",
+        Some(Step::Finished { .. }) => "blob copied",
+        Some(Step::ManifestPushed) => "manifest pushed",
+        Some(Step::Progress { .. }) | None => return,
     };
-    let digest = digest.to_string();
-    let size = size.map(|s| s.to_string()).unwrap_or_default();
-    let mut fields = vec![("digest", digest.as_str())];
-    if !size.is_empty() {
-        fields.push(("size", size.as_str()));
-    }
-    log.info(msg, &fields);
+    log.info(msg, &[("event", format!("{ev:?}").as_str())]);
 }
 
 /// How many manifests the copy should push, for the progress total: the top manifest plus the
