@@ -20,11 +20,11 @@ const BAR_WIDTH: usize = 20;
 /// copy engine's event type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    Skipped,
+    Skipped { digest: String },
     Started { digest: String, size: i64 },
     Progress { digest: String, bytes: u64 },
     Finished { digest: String },
-    ManifestPushed,
+    ManifestPushed { digest: String },
 }
 
 /// Converts an event; events the display does not use give `None`.
@@ -33,7 +33,9 @@ pub fn step(ev: &Event) -> Option<Step> {
     // (plans, mounts) do not break the display.
     #[allow(unreachable_patterns)]
     Some(match ev {
-        Event::Skipped { .. } => Step::Skipped,
+        Event::Skipped { digest, .. } => Step::Skipped {
+            digest: digest.to_string(),
+        },
         Event::Started { digest, size, .. } => Step::Started {
             digest: digest.to_string(),
             size: *size,
@@ -47,7 +49,9 @@ pub fn step(ev: &Event) -> Option<Step> {
         Event::Finished { digest, .. } => Step::Finished {
             digest: digest.to_string(),
         },
-        Event::ManifestPushed { .. } => Step::ManifestPushed,
+        Event::ManifestPushed { digest, .. } => Step::ManifestPushed {
+            digest: digest.to_string(),
+        },
         _ => return None,
     })
 }
@@ -65,7 +69,7 @@ pub struct State {
 impl State {
     pub fn apply(&mut self, st: Step) {
         match st {
-            Step::Skipped => self.skipped += 1,
+            Step::Skipped { .. } => self.skipped += 1,
             Step::Started { digest, size } => {
                 self.active.insert(digest, (0, size));
             }
@@ -78,7 +82,7 @@ impl State {
                 self.active.remove(&digest);
                 self.copied += 1;
             }
-            Step::ManifestPushed => {
+            Step::ManifestPushed { .. } => {
                 self.manifests += 1;
                 self.manifests_total = self.manifests_total.max(self.manifests);
             }
@@ -232,7 +236,9 @@ mod tests {
             manifests_total: 3,
             ..Default::default()
         };
-        s.apply(Step::Skipped);
+        s.apply(Step::Skipped {
+            digest: "sha256:b".into(),
+        });
         s.apply(started(a, 2000));
         s.apply(Step::Progress {
             digest: a.to_string(),
@@ -249,7 +255,9 @@ mod tests {
         s.apply(Step::Finished {
             digest: a.to_string(),
         });
-        s.apply(Step::ManifestPushed);
+        s.apply(Step::ManifestPushed {
+            digest: "sha256:m".into(),
+        });
         let lines = render(&s, Duration::from_secs(3));
         assert_eq!(
             lines,

@@ -199,7 +199,12 @@ struct TreeWalk<'a> {
 
 impl TreeWalk<'_> {
     /// Builds the node for `r` (which has a digest, except for the root).
-    fn node(&mut self, r: &Reference, desc: Option<&Descriptor>) -> Option<TreeNode> {
+    fn node(
+        &mut self,
+        r: &Reference,
+        desc: Option<&Descriptor>,
+        referrer: bool,
+    ) -> Option<TreeNode> {
         let leaf = |r: &Reference| desc.map(|d| TreeNode::leaf(r.clone(), d));
         if let Some(d) = desc {
             if self.ancestors.contains(&d.digest) {
@@ -234,7 +239,13 @@ impl TreeWalk<'_> {
             r: node_ref,
             digest: digest.clone(),
             platform: desc.and_then(|d| d.platform.clone()),
-            artifact_type: m.referrer_artifact_type(),
+            // Referrers show their type as listings do (falling back to the config media
+            // type); plain images and indexes only an explicit artifactType.
+            artifact_type: match desc {
+                Some(d) if referrer && !d.artifact_type.is_empty() => d.artifact_type.clone(),
+                _ if referrer => m.referrer_artifact_type(),
+                _ => m.artifact_type().to_string(),
+            },
             manifest: None,
             children: Vec::new(),
             referrers: Vec::new(),
@@ -250,7 +261,7 @@ impl TreeWalk<'_> {
                 continue;
             }
             let child_ref = r.set_digest(&d.digest.to_string());
-            if let Some(n) = self.node(&child_ref, Some(d)) {
+            if let Some(n) = self.node(&child_ref, Some(d), false) {
                 node.children.push(n);
             }
         }
@@ -264,7 +275,7 @@ impl TreeWalk<'_> {
             Ok(rl) => {
                 for d in &rl.descriptors {
                     let rr = source.set_digest(&d.digest.to_string());
-                    if let Some(n) = self.node(&rr, Some(d)) {
+                    if let Some(n) = self.node(&rr, Some(d), true) {
                         node.referrers.push(n);
                     }
                 }
@@ -298,7 +309,7 @@ pub fn tree(ctx: &Ctx) -> Result<()> {
         ancestors: Vec::new(),
         err: None,
     };
-    let Some(root) = walk.node(&r, None) else {
+    let Some(root) = walk.node(&r, None, false) else {
         return Err(walk
             .err
             .unwrap_or_else(|| Error::new(ErrorKind::NotFound, r.common_name())));

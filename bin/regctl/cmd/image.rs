@@ -102,14 +102,14 @@ fn log_event(log: &Logger, ev: &Event) {
         return;
     }
     // Byte counts are for the live display only.
-    let msg = match progress::step(ev) {
-        Some(Step::Skipped) => "skipped, already at the target",
-        Some(Step::Started { .. }) => "blob copy started",
-        Some(Step::Finished { .. }) => "blob copied",
-        Some(Step::ManifestPushed) => "manifest pushed",
+    let (msg, digest) = match progress::step(ev) {
+        Some(Step::Skipped { digest }) => ("skipped, already at the target", digest),
+        Some(Step::Started { digest, .. }) => ("blob copy started", digest),
+        Some(Step::Finished { digest }) => ("blob copied", digest),
+        Some(Step::ManifestPushed { digest }) => ("manifest pushed", digest),
         Some(Step::Progress { .. }) | None => return,
     };
-    log.info(msg, &[("event", format!("{ev:?}").as_str())]);
+    log.info(msg, &[("digest", digest.as_str())]);
 }
 
 /// How many manifests the copy should push, for the progress total: the top manifest plus the
