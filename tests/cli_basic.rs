@@ -614,3 +614,120 @@ fn image_inspect() {
     assert_eq!(o.ok().trim(), "1");
     regctl(&["image", "inspect", &format!("{repo}:a1")]).fails_with("artifact get --config");
 }
+
+/// A private copy of `testdata/external` next to a copy of the test repository.
+fn external(t: &TempDir) -> String {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/external");
+    copy_dir(&src, &t.0.join("external"));
+    format!("ocidir://{}", t.path("external"))
+}
+
+#[test]
+fn artifact_get_external_and_platform() {
+    let (t, repo) = testrepo();
+    let ext = external(&t);
+    let o = regctl(&[
+        "artifact",
+        "get",
+        "--subject",
+        &format!("{repo}:v2"),
+        "--external",
+        &ext,
+        "--sort-annotation",
+        "preference",
+    ]);
+    assert_eq!(o.ok(), "bacon");
+    let o = regctl(&[
+        "artifact",
+        "get",
+        "--subject",
+        &format!("{repo}:v2"),
+        "--external",
+        &ext,
+        "--sort-annotation",
+        "preference",
+        "--sort-desc",
+    ]);
+    assert_eq!(o.ok(), "ham");
+    regctl(&["artifact", "get", "--external", &ext, &format!("{repo}:a1")]).fails_with("--subject");
+    let o = regctl(&[
+        "artifact",
+        "get",
+        "--subject",
+        &format!("{repo}:v2"),
+        "-p",
+        "linux/arm64",
+        "--filter-artifact-type",
+        "application/example.arms",
+    ]);
+    assert_eq!(o.ok(), "64 arms");
+    regctl(&[
+        "artifact",
+        "get",
+        "--latest",
+        "--sort-annotation",
+        "x",
+        "--subject",
+        &format!("{repo}:v2"),
+    ])
+    .fails_with("--latest");
+}
+
+#[test]
+fn image_copy_with_referrers() {
+    let (t, repo) = testrepo();
+    let target = format!("ocidir://{}", t.path("copy"));
+    regctl(&[
+        "image",
+        "copy",
+        "--referrers",
+        &format!("{repo}:v2"),
+        &format!("{target}:v2"),
+    ])
+    .ok();
+    let o = regctl(&[
+        "artifact",
+        "get",
+        "--subject",
+        &format!("{target}:v2"),
+        "--filter-artifact-type",
+        "application/example.sbom",
+    ]);
+    assert_eq!(o.ok(), "eggs");
+    // Without --referrers they stay behind.
+    regctl(&[
+        "image",
+        "copy",
+        &format!("{repo}:v2"),
+        &format!("{target}-plain:v2"),
+    ])
+    .ok();
+    regctl(&[
+        "artifact",
+        "get",
+        "--subject",
+        &format!("{target}-plain:v2"),
+        "--filter-artifact-type",
+        "application/example.sbom",
+    ])
+    .fails_with("not found");
+}
+
+#[test]
+fn manifest_put_round_trip() {
+    let (_t, repo) = testrepo();
+    let body = regctl(&["manifest", "get", "--format", "body", &format!("{repo}:v1")]);
+    let body = body.ok().as_bytes().to_vec();
+    let want = regctl(&["manifest", "head", &format!("{repo}:v1")]);
+    let want = want.ok().trim().to_string();
+    regctl_in(&["manifest", "put", &format!("{repo}:copy")], Some(&body)).ok();
+    let got = regctl(&["manifest", "head", &format!("{repo}:copy")]);
+    assert_eq!(got.ok().trim(), want);
+    let o = regctl_in(&["manifest", "put", "--by-digest", &repo], Some(&body));
+    assert_eq!(o.ok().trim(), want);
+    regctl_in(
+        &["manifest", "put", &format!("{repo}:bad")],
+        Some(b"not json"),
+    )
+    .fails_with("JSON");
+}
