@@ -153,7 +153,7 @@ fn quote(v: &str) -> String {
     }
 }
 
-/// Removes secrets from free text: values of `pass=`, `password:`, `"token":"..."` and the
+/// Removes secrets from free text: values of `pass=`, `token=`, `"password": "..."` and the
 /// like, and everything after an `Authorization:` header name or a `Basic`/`Bearer` scheme.
 pub fn redact(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -213,8 +213,15 @@ fn secret_value_at(lower: &str, bytes: &[u8], i: usize) -> Option<(usize, usize)
         if quoted {
             j += 1;
         }
-        let Some(sep_end) = separator_end(bytes, j) else {
-            continue;
+        // `key=value` anywhere, `"key": value` in JSON; a bare `key: value` is too common in
+        // prose ("unexpected token: }}") to treat as a secret.
+        let sep_end = match bytes.get(j) {
+            Some(b'=') => j + 1,
+            Some(b':') if quoted => match separator_end(bytes, j) {
+                Some(e) => e,
+                None => continue,
+            },
+            _ => continue,
         };
         let value_quoted = bytes.get(sep_end) == Some(&b'"');
         let start = sep_end + usize::from(value_quoted);
@@ -348,6 +355,8 @@ mod tests {
             "passed=true",
             "level=warn msg=\"ok\"",
             "token",
+            "unexpected token: }}",
+            "password: required",
         ] {
             assert_eq!(redact(s), s);
         }
