@@ -188,7 +188,10 @@ fn secret_value_at(lower: &str, bytes: &[u8], i: usize) -> Option<(usize, usize)
         if rest.starts_with(scheme) {
             let start = i + scheme.len();
             let end = value_end(bytes, start, false);
-            return (end > start).then_some((start, end));
+            // Credentials, not prose ("basic authentication"): long and not all lower case.
+            let v = &bytes[start..end];
+            let credential = v.len() >= 8 && !v.iter().all(|b| b.is_ascii_lowercase());
+            return credential.then_some((start, end));
         }
     }
     if rest.starts_with("authorization") {
@@ -334,7 +337,7 @@ mod tests {
             (r#"{"identitytoken": "tok123"}"#, "tok123"),
             ("https://auth/token?scope=x&token=abc123&y=1", "abc123"),
             ("refresh_token=zzz9 next", "zzz9"),
-            ("header Bearer abc.def", "abc.def"),
+            ("header Bearer abc.DEF.ghi", "abc.DEF.ghi"),
         ];
         for (input, secret) in cases {
             let out = redact(input);
@@ -356,6 +359,7 @@ mod tests {
             "level=warn msg=\"ok\"",
             "token",
             "unexpected token: }}",
+            "basic authentication failed",
             "password: required",
         ] {
             assert_eq!(redact(s), s);
