@@ -171,10 +171,16 @@ impl Ctx {
         if let Some(p) = platform {
             return Ok(self.client.manifest_get_platform(r, p)?.digest().clone());
         }
+        // HEAD even with a digest at hand, so a missing manifest is an error rather than an
+        // empty listing.
+        let head = self
+            .client
+            .scheme(r)?
+            .manifest_head(r)
+            .map_err(|e| e.context(format!("reading manifest {}", r.common_name())))?;
         if !r.digest.is_empty() {
             return Digest::parse(&r.digest);
         }
-        let head = self.client.scheme(r)?.manifest_head(r)?;
         match head.digest {
             Some(d) => Ok(d),
             None => Ok(self.client.manifest_get(r)?.digest().clone()),
