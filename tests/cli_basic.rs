@@ -590,6 +590,10 @@ fn artifact_list_and_tree() {
     ]);
     assert_eq!(o.ok().trim(), "application/example.sbom");
     regctl(&["artifact", "list"]).fails_with("<reference>");
+    regctl(&["artifact", "list", &format!("{repo}:missing")]).fails_with("not found");
+    let missing = format!("{repo}@sha256:{}", "0".repeat(64));
+    regctl(&["artifact", "list", &missing]).fails_with("not found");
+    regctl(&["artifact", "tree", &format!("{repo}:missing")]).fails_with("not found");
     let o = regctl(&["artifact", "tree", &format!("{repo}:v1")]);
     assert!(o.ok().contains("Children"), "{}", o.stdout);
     let o = regctl(&["artifact", "tree", &format!("{repo}:v2")]);
