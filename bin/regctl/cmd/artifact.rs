@@ -1,0 +1,662 @@
+//! `artifact list|tree|get`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use regclient::format;
+use regclient::image_config::MAX_CONFIG;
+use regclient::referrer::{self, ListOpts, MatchOpts};
+use regclient::scheme::TagOpts;
+use regclient::template::{Object, Value};
+use regclient::{
+    mediatype, platform, Descriptor, Digest, Error, ErrorKind, Manifest, Platform, Reference,
+    Result,
+};
+
+use super::{invalid, with_raw, Ctx, ANNOTATION_TITLE};
+
+/// The repository referrers are read from: `--external`, else the subject's.
+fn referrer_source(ctx: &Ctx, subject: &Reference) -> Result<Reference> {
+    match ctx.m.value("external") {
+        "" => Ok(subject.clone()),
+        s => ctx.reference(s),
+    }
+}
+
+fn list_opts(ctx: &Ctx) -> Result<ListOpts> {
+    Ok(ListOpts {
+        filter: ctx.match_opts()?,
+        slow_search: ctx.m.on("slow-referrers"),
+    })
+}
+
+/// Tags of `r`'s repository (for `--digest-tags`).
+fn repo_tags(ctx: &Ctx, r: &Reference) -> Result<Vec<String>> {
+    Ok(ctx
+        .client
+        .scheme(r)?
+        .tag_list(r, &TagOpts::default())
+        .map_err(|e| e.context(format!("listing tags of {}", r.repo_name())))?
+        .tags)
+}
+
+/// Digest tags of `d` among `tags`: those starting with `sha256-<hex>`, except the referrers
+/// fallback tag itself.
+pub fn digest_tags_of(tags: &[String], d: &Digest) -> Vec<String> {
+    let prefix = d.fallback_tag();
+    tags.iter()
+        .filter(|t| t.starts_with(&prefix) && **t != prefix)
+        .cloned()
+        .collect()
+}
+
+pub fn list(ctx: &Ctx) -> Result<()> {
+    let r = ctx.reference(ctx.m.arg(0))?;
+    let source = referrer_source(ctx, &r)?;
+    let opts = list_opts(ctx)?;
+    let digest = ctx.resolve_digest(&r, ctx.platform()?.as_ref())?;
+    let mut rl = referrer::list(ctx.client.scheme(&source)?, &source, &r, &digest, &opts)
+        .map_err(|e| e.context(format!("listing referrers of {}", r.common_name())))?;
+    if ctx.m.on("digest-tags") {
+        rl.tags = digest_tags_of(&repo_tags(ctx, &r)?, &digest);
+    }
+    let mut data = format::referrer_list(&rl);
+    if let Some(m) = &rl.manifest {
+        data = with_raw(data, m.raw(), m.headers());
+    }
+    ctx.render(ctx.m.value("format"), &data)
+}
+
+/// One node of `artifact tree`.
+#[derive(Clone)]
+struct TreeNode {
+    r: Reference,
+    digest: Digest,
+    manifest: Option<Manifest>,
+    platform: Option<Platform>,
+    artifact_type: String,
+    children: Vec<TreeNode>,
+    referrers: Vec<TreeNode>,
+    tags: Vec<String>,
+}
+
+impl TreeNode {
+    fn leaf(r: Reference, d: &Descriptor) -> TreeNode {
+        TreeNode {
+            r,
+            digest: d.digest.clone(),
+            manifest: None,
+            platform: d.platform.clone(),
+            artifact_type: d.artifact_type.clone(),
+            children: Vec::new(),
+            referrers: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    fn pretty_into(&self, s: &mut String, indent: usize) {
+        let pad = " ".repeat(indent);
+        let section = |s: &mut String, title: &str, nodes: &[TreeNode]| {
+            if nodes.is_empty() {
+                return;
+            }
+            let _ = writeln!(s, "{pad}{title}:");
+            for n in nodes {
+                let _ = write!(s, "{pad}  - {}", n.digest);
+                if let Some(p) = &n.platform {
+                    let _ = write!(s, " [{p}]");
+                }
+                if !n.artifact_type.is_empty() {
+                    let _ = write!(s, ": {}", n.artifact_type);
+                }
+                s.push('\n');
+                n.pretty_into(s, indent + 4);
+            }
+        };
+        section(s, "Children", &self.children);
+        section(s, "Referrers", &self.referrers);
+        if !self.tags.is_empty() {
+            let _ = writeln!(s, "{pad}Tags:");
+            for t in &self.tags {
+                let _ = writeln!(s, "{pad}  - {t}");
+            }
+        }
+    }
+}
+
+impl Object for TreeNode {
+    fn field(&self, name: &str) -> Option<Value> {
+        let nodes = |v: &[TreeNode]| {
+            Value::List(
+                v.iter()
+                    .map(|n| Value::Object(Arc::new(n.clone())))
+                    .collect(),
+            )
+        };
+        Some(match name {
+            "Ref" => Value::String(self.r.common_name()),
+            "Digest" => Value::String(self.digest.to_string()),
+            "Manifest" => match &self.manifest {
+                Some(m) => format::manifest(m, &self.r).value,
+                None => Value::Nil,
+            },
+            "Platform" => match &self.platform {
+                Some(p) => Value::Json(serde_json::to_value(p).unwrap_or_default()),
+                None => Value::Nil,
+            },
+            "ArtifactType" => Value::String(self.artifact_type.clone()),
+            "Child" => nodes(&self.children),
+            "Referrer" => nodes(&self.referrers),
+            "Tags" => Value::List(self.tags.iter().cloned().map(Value::String).collect()),
+            _ => return None,
+        })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let mut o = serde_json::Map::new();
+        o.insert("reference".into(), self.r.common_name().into());
+        if let Some(m) = &self.manifest {
+            o.insert("manifest".into(), m.json());
+        }
+        if let Some(p) = &self.platform {
+            o.insert(
+                "platform".into(),
+                serde_json::to_value(p).unwrap_or_default(),
+            );
+        }
+        if !self.artifact_type.is_empty() {
+            o.insert("artifactType".into(), self.artifact_type.clone().into());
+        }
+        let list =
+            |v: &[TreeNode]| serde_json::Value::Array(v.iter().map(|n| n.to_json()).collect());
+        o.insert("child".into(), list(&self.children));
+        o.insert("referrer".into(), list(&self.referrers));
+        o.insert("tags".into(), self.tags.clone().into());
+        serde_json::Value::Object(o)
+    }
+
+    fn pretty(&self) -> Option<String> {
+        let mut s = format!("Ref: {}\nDigest: {}\n", self.r.common_name(), self.digest);
+        self.pretty_into(&mut s, 0);
+        Some(s)
+    }
+}
+
+/// Tree nesting limit: real graphs are a few levels deep.
+const MAX_TREE_DEPTH: usize = 32;
+
+struct TreeWalk<'a> {
+    ctx: &'a Ctx,
+    opts: ListOpts,
+    external: Option<Reference>,
+    tags: Option<Vec<String>>,
+    ancestors: Vec<Digest>,
+    /// The first error met; the walk continues around it so the partial tree can be shown.
+    err: Option<Error>,
+}
+
+impl TreeWalk<'_> {
+    /// Builds the node for `r` (which has a digest, except for the root).
+    fn node(
+        &mut self,
+        r: &Reference,
+        desc: Option<&Descriptor>,
+        referrer: bool,
+    ) -> Option<TreeNode> {
+        let leaf = |r: &Reference| desc.map(|d| TreeNode::leaf(r.clone(), d));
+        if let Some(d) = desc {
+            if self.ancestors.contains(&d.digest) {
+                self.err.get_or_insert(Error::new(
+                    ErrorKind::Loop,
+                    format!("loop encountered at {}", r.common_name()),
+                ));
+                return leaf(r);
+            }
+        }
+        if self.ancestors.len() >= MAX_TREE_DEPTH {
+            self.err.get_or_insert(Error::new(
+                ErrorKind::Loop,
+                format!("loop encountered: tree deeper than {MAX_TREE_DEPTH} levels"),
+            ));
+            return leaf(r);
+        }
+        let m = match self.ctx.client.manifest_get(r) {
+            Ok(m) => m,
+            Err(e) => {
+                self.err.get_or_insert(e);
+                return leaf(r);
+            }
+        };
+        let digest = m.digest().clone();
+        let node_ref = if desc.is_some() {
+            r.set_digest(&digest.to_string())
+        } else {
+            r.add_digest(&digest.to_string())
+        };
+        let mut node = TreeNode {
+            r: node_ref,
+            digest: digest.clone(),
+            platform: desc.and_then(|d| d.platform.clone()),
+            // Referrers show their type as listings do (falling back to the config media
+            // type); plain images and indexes only an explicit artifactType.
+            artifact_type: match desc {
+                Some(d) if referrer && !d.artifact_type.is_empty() => d.artifact_type.clone(),
+                _ if referrer => m.referrer_artifact_type(),
+                _ => m.artifact_type().to_string(),
+            },
+            manifest: None,
+            children: Vec::new(),
+            referrers: Vec::new(),
+            tags: self
+                .tags
+                .as_ref()
+                .map(|t| digest_tags_of(t, &digest))
+                .unwrap_or_default(),
+        };
+        self.ancestors.push(digest.clone());
+        for d in m.manifests() {
+            if !mediatype::is_manifest(&d.media_type) {
+                continue;
+            }
+            let child_ref = r.set_digest(&d.digest.to_string());
+            if let Some(n) = self.node(&child_ref, Some(d), false) {
+                node.children.push(n);
+            }
+        }
+        let source = self.external.clone().unwrap_or_else(|| r.clone());
+        let listed = self
+            .ctx
+            .client
+            .scheme(&source)
+            .and_then(|s| referrer::list(s, &source, r, &digest, &self.opts));
+        match listed {
+            Ok(rl) => {
+                for d in &rl.descriptors {
+                    let rr = source.set_digest(&d.digest.to_string());
+                    if let Some(n) = self.node(&rr, Some(d), true) {
+                        node.referrers.push(n);
+                    }
+                }
+            }
+            Err(e) => {
+                self.err.get_or_insert(e);
+            }
+        }
+        self.ancestors.pop();
+        node.manifest = Some(m);
+        Some(node)
+    }
+}
+
+pub fn tree(ctx: &Ctx) -> Result<()> {
+    let r = ctx.reference(ctx.m.arg(0))?;
+    let external = match ctx.m.value("external") {
+        "" => None,
+        s => Some(ctx.reference(s)?),
+    };
+    let tags = if ctx.m.on("digest-tags") {
+        Some(repo_tags(ctx, &r)?)
+    } else {
+        None
+    };
+    let mut walk = TreeWalk {
+        ctx,
+        opts: list_opts(ctx)?,
+        external,
+        tags,
+        ancestors: Vec::new(),
+        err: None,
+    };
+    let Some(root) = walk.node(&r, None, false) else {
+        return Err(walk
+            .err
+            .unwrap_or_else(|| Error::new(ErrorKind::NotFound, r.common_name())));
+    };
+    if root.manifest.is_none() {
+        // The root itself could not be read: nothing to show.
+        if let Some(e) = walk.err {
+            return Err(e);
+        }
+    }
+    let data = format::Data::new(Value::Object(Arc::new(root)));
+    ctx.render(ctx.m.value("format"), &data)?;
+    walk.err.map_or(Ok(()), Err)
+}
+
+pub fn get(ctx: &Ctx) -> Result<()> {
+    let subject = match ctx.m.value("subject") {
+        "" => ctx.m.value("refers"),
+        s => s,
+    };
+    let arg = ctx.m.arg(0);
+    if arg.is_empty() && subject.is_empty() {
+        return Err(invalid(
+            "either a reference or subject must be provided".to_string(),
+        ));
+    }
+    if !ctx.m.value("external").is_empty() && subject.is_empty() {
+        return Err(invalid("--external requires --subject".to_string()));
+    }
+    let platform = ctx.platform()?;
+    let opts = list_opts(ctx)?;
+    let (r, m) = if !arg.is_empty() {
+        let r = ctx.reference(arg)?;
+        let m = ctx.client.manifest_get(&r)?;
+        if m.is_index() {
+            let d = pick_from_index(&m, &opts.filter, platform.as_ref())
+                .map_err(|e| e.context(r.common_name()))?;
+            let r = r.set_digest(&d.digest.to_string());
+            let m = ctx.client.manifest_get(&r)?;
+            (r, m)
+        } else {
+            (r, m)
+        }
+    } else {
+        let s = ctx.reference(subject)?;
+        let source = referrer_source(ctx, &s)?;
+        let digest = ctx.resolve_digest(&s, platform.as_ref())?;
+        let rl = referrer::list(ctx.client.scheme(&source)?, &source, &s, &digest, &opts)
+            .map_err(|e| e.context(format!("listing referrers of {}", s.common_name())))?;
+        let Some(first) = rl.descriptors.first() else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "referrer not found: none of {} matches the filters",
+                    s.common_name()
+                ),
+            ));
+        };
+        if rl.descriptors.len() > 1 && opts.filter.sort_annotation.is_empty() {
+            ctx.log.warn(
+                "multiple referrers match, using the first (add filters or a sort)",
+                &[("subject", s.common_name().as_str())],
+            );
+        }
+        let r = source.set_digest(&first.digest.to_string());
+        let m = ctx.client.manifest_get(&r)?;
+        (r, m)
+    };
+    let scheme = ctx.client.scheme(&r)?;
+
+    let want_config = ctx.m.on("config");
+    let config_file = ctx.m.value("config-file");
+    if want_config || !config_file.is_empty() {
+        let cd = m.config().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("{} has no config", r.common_name()),
+            )
+        })?;
+        let raw = match cd.embedded_data() {
+            Some(d) => d,
+            None => scheme.blob_get(&r, cd)?.read_all(MAX_CONFIG)?,
+        };
+        if !config_file.is_empty() {
+            std::fs::write(config_file, &raw)
+                .map_err(|e| Error::io(e, format!("writing {config_file}")))?;
+        }
+        if want_config {
+            return ctx.out(&raw);
+        }
+    }
+
+    let strip = ctx.m.on("strip-dirs");
+    let layers = select_layers(
+        &m.layers(),
+        ctx.m.values("file"),
+        ctx.m.values("file-media-type"),
+        strip,
+    );
+    if layers.is_empty() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "layer not found: none in {} matches the filters",
+                r.common_name()
+            ),
+        ));
+    }
+    let dir = ctx.m.value("output");
+    if dir.is_empty() {
+        if layers.len() > 1 {
+            return Err(invalid(format!(
+                "more than one matching layer found in {}, add filters or use --output",
+                r.common_name()
+            )));
+        }
+        let mut rdr = scheme.blob_get(&r, &layers[0])?;
+        let mut out = std::io::stdout().lock();
+        std::io::copy(&mut rdr, &mut out)?;
+        out.flush()?;
+        return Ok(());
+    }
+    for l in &layers {
+        let path = output_path(Path::new(dir), l, strip)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(e, format!("creating {}", parent.display())))?;
+        }
+        ctx.log.info(
+            "writing layer",
+            &[
+                ("digest", l.digest.to_string().as_str()),
+                ("file", path.display().to_string().as_str()),
+            ],
+        );
+        let mut rdr = scheme.blob_get(&r, l)?;
+        let mut f = std::fs::File::create(&path)
+            .map_err(|e| Error::io(e, format!("creating {}", path.display())))?;
+        if let Err(e) = std::io::copy(&mut rdr, &mut f) {
+            // Do not leave content that failed verification behind.
+            drop(f);
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::from(e).context(format!("writing {}", path.display())));
+        }
+    }
+    Ok(())
+}
+
+/// The first index entry passing the filters (and best matching the platform, if given).
+fn pick_from_index(m: &Manifest, filter: &MatchOpts, p: Option<&Platform>) -> Result<Descriptor> {
+    let mut candidates: Vec<Descriptor> = m
+        .manifests()
+        .iter()
+        .filter(|d| filter.matches(d))
+        .cloned()
+        .collect();
+    filter.apply(&mut candidates);
+    match p {
+        Some(p) => platform::select(&candidates, p).cloned(),
+        None => candidates.into_iter().next().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                "no matching artifact found in the index",
+            )
+        }),
+    }
+}
+
+fn title(d: &Descriptor) -> Option<&str> {
+    d.annotations
+        .get(ANNOTATION_TITLE)
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
+}
+
+fn base_name(t: &str) -> &str {
+    t.trim_end_matches('/').rsplit('/').next().unwrap_or(t)
+}
+
+/// Layers selected by `--file` (title, or its base name with `--strip-dirs`) and
+/// `--file-media-type`.
+fn select_layers(
+    layers: &[Descriptor],
+    files: &[String],
+    media_types: &[String],
+    strip: bool,
+) -> Vec<Descriptor> {
+    layers
+        .iter()
+        .filter(|l| {
+            files.is_empty()
+                || title(l).is_some_and(|t| {
+                    files
+                        .iter()
+                        .any(|f| f == t || (strip && base_name(f) == base_name(t)))
+                })
+        })
+        .filter(|l| media_types.is_empty() || media_types.contains(&l.media_type))
+        .cloned()
+        .collect()
+}
+
+/// Where a layer goes under `dir`: its title (base name with `strip`) or digest hex. Titles
+/// come from the artifact, so absolute paths and `..` are refused.
+fn output_path(dir: &Path, l: &Descriptor, strip: bool) -> Result<PathBuf> {
+    let name = match title(l) {
+        Some(t) if t.ends_with('/') || unpack(l) => {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "layer {} is a directory archive ({t}); extracting it is not supported",
+                    l.digest
+                ),
+            ))
+        }
+        Some(t) if strip => base_name(t).to_string(),
+        Some(t) => t.to_string(),
+        None => l.digest.hex().to_string(),
+    };
+    let rel = Path::new(&name);
+    let safe = !name.is_empty()
+        && rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !safe {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("layer title {name:?} is not a safe relative path"),
+        ));
+    }
+    Ok(dir.join(rel))
+}
+
+fn unpack(l: &Descriptor) -> bool {
+    l.annotations
+        .get("io.deis.oras.content.unpack")
+        .is_some_and(|v| v == "true")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(title: Option<&str>, mt: &str, data: &[u8]) -> Descriptor {
+        let mut d = Descriptor::for_bytes(mt, data);
+        if let Some(t) = title {
+            d.annotations.insert(ANNOTATION_TITLE.into(), t.into());
+        }
+        d
+    }
+
+    #[test]
+    fn layer_selection() {
+        let ls = vec![
+            layer(Some("layer1.txt"), "application/example.layer.1", b"1"),
+            layer(Some("dir/layer2.txt"), "application/example.layer.2", b"2"),
+            layer(None, "application/example.layer.3", b"3"),
+        ];
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(select_layers(&ls, &[], &[], false).len(), 3);
+        let got = select_layers(&ls, &s(&["layer1.txt"]), &[], false);
+        assert_eq!(got, vec![ls[0].clone()]);
+        let got = select_layers(&ls, &[], &s(&["application/example.layer.3"]), false);
+        assert_eq!(got, vec![ls[2].clone()]);
+        assert!(select_layers(&ls, &s(&["layer2.txt"]), &[], false).is_empty());
+        assert_eq!(select_layers(&ls, &s(&["layer2.txt"]), &[], true).len(), 1);
+        assert!(select_layers(&ls, &s(&["nope"]), &[], false).is_empty());
+    }
+
+    #[test]
+    fn output_paths_are_safe() {
+        let dir = Path::new("/out");
+        let l = layer(Some("a/b.txt"), "x/y", b"1");
+        assert_eq!(
+            output_path(dir, &l, false).unwrap(),
+            Path::new("/out/a/b.txt")
+        );
+        assert_eq!(output_path(dir, &l, true).unwrap(), Path::new("/out/b.txt"));
+        let l = layer(None, "x/y", b"1");
+        assert_eq!(
+            output_path(dir, &l, false).unwrap(),
+            dir.join(l.digest.hex())
+        );
+        for bad in ["../x", "/etc/passwd", "a/../../x"] {
+            let l = layer(Some(bad), "x/y", b"1");
+            assert!(output_path(dir, &l, false).is_err(), "{bad}");
+        }
+        let l = layer(Some("dir/"), "x/y", b"1");
+        assert_eq!(
+            output_path(dir, &l, false).unwrap_err().kind(),
+            ErrorKind::Unsupported
+        );
+    }
+
+    #[test]
+    fn digest_tags_exclude_fallback() {
+        let d = Digest::sha256(b"x");
+        let fb = d.fallback_tag();
+        let tags = vec![
+            fb.clone(),
+            format!("{fb}.sig"),
+            format!("{fb}.abc.meta"),
+            "v1".to_string(),
+        ];
+        assert_eq!(
+            digest_tags_of(&tags, &d),
+            vec![format!("{fb}.sig"), format!("{fb}.abc.meta")]
+        );
+    }
+
+    #[test]
+    fn tree_pretty_layout() {
+        let r = Reference::parse("ocidir://repo:v1").unwrap();
+        let mut child = TreeNode::leaf(
+            r.set_digest(&Digest::sha256(b"c").to_string()),
+            &Descriptor {
+                platform: Some(Platform::new("linux", "amd64", "")),
+                ..Descriptor::for_bytes(mediatype::OCI1_MANIFEST, b"c")
+            },
+        );
+        child.referrers.push(TreeNode::leaf(
+            r.clone(),
+            &Descriptor {
+                artifact_type: "application/example.sbom".into(),
+                ..Descriptor::for_bytes(mediatype::OCI1_MANIFEST, b"s")
+            },
+        ));
+        let mut root = TreeNode::leaf(
+            r.clone(),
+            &Descriptor::for_bytes(mediatype::OCI1_INDEX, b"i"),
+        );
+        root.children.push(child);
+        root.tags.push("sha256-x.sig".into());
+        let p = root.pretty().unwrap();
+        let want = format!(
+            "Ref: ocidir://repo:v1\nDigest: {}\nChildren:\n  - {} [linux/amd64]\n    Referrers:\n      - {}: application/example.sbom\nTags:\n  - sha256-x.sig\n",
+            Digest::sha256(b"i"),
+            Digest::sha256(b"c"),
+            Digest::sha256(b"s")
+        );
+        assert_eq!(p, want);
+        let j = root.to_json();
+        assert_eq!(
+            j["child"][0]["referrer"][0]["artifactType"],
+            "application/example.sbom"
+        );
+        assert!(matches!(root.field("Child"), Some(Value::List(l)) if l.len() == 1));
+        assert!(root.field("Nope").is_none());
+    }
+}
