@@ -444,7 +444,9 @@ impl Scheme for OciDir {
             self.update_index(&layout, |_| Ok(((), false)))
                 .with_context(ctx)?;
         }
-        self.mark_modified(r);
+        // A blob put alone does not make the layout "modified": `regctl blob put` followed by
+        // `blob get` must find the blob, as upstream's does. Manifest writes mark it, so a copy
+        // still collects what it replaced.
         let algo = expect
             .digest
             .as_ref()
