@@ -10,11 +10,12 @@ mod flags;
 mod log;
 mod progress;
 mod regex;
+mod setup;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use regclient::{Client, ClientConfig, Error, ErrorKind, Result};
+use regclient::{Client, Error, ErrorKind, Result};
 
 use crate::cmd::{Ctx, HostOpt};
 use crate::log::{Level, Logger};
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
             if msg.contains("server gave HTTP response to HTTPS client") {
                 let _ = writeln!(
                     err,
-                    "Hint: for a plain HTTP registry, pass --host reg=<registry>,tls=disabled"
+                    "Hint: for a plain HTTP registry, run `regctl registry set --tls disabled <registry>`"
                 );
             }
             ExitCode::FAILURE
@@ -82,9 +83,11 @@ fn run() -> Result<()> {
             ],
         );
     }
-    let client = Client::new(client_config(&m, &logger)?);
+    let settings = setup::load_settings(setup::env_snapshot(), &logger);
+    let cfg = setup::client_config(&settings, &hosts, m.given("user-agent"), &logger)?;
+    let client = Client::new(cfg);
     let run = m.cmd.run.expect("checked above");
-    let ctx = Ctx::new(m, client, logger, hosts);
+    let ctx = Ctx::new(m, client, logger, hosts, settings);
     let res = run(&ctx);
     // Close (layout GC) whatever happened; a close error matters only when the command
     // itself succeeded.
@@ -97,39 +100,5 @@ fn run() -> Result<()> {
         }
         (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
         (Ok(()), Ok(())) => Ok(()),
-    }
-}
-
-fn client_config(m: &flags::Matches, logger: &Logger) -> Result<ClientConfig> {
-    let mut cfg = ClientConfig::default();
-    if let Some(ua) = m.given("user-agent") {
-        cfg.user_agent = ua.to_string();
-    }
-    if let Some(secs) = source_date_epoch(logger) {
-        logger.debug(
-            "using SOURCE_DATE_EPOC",
-            &[("seconds", secs.to_string().as_str())],
-        );
-        // TODO(merge): the layout branch adds `OciDirOpts.created`:
-        // cfg.ocidir.created = Some(regclient::scheme::ocidir::rfc3339(secs));
-    }
-    Ok(cfg)
-}
-
-/// `SOURCE_DATE_EPOC` (regclient's spelling) in unix seconds: it fixes the `created`
-/// annotation layouts write, for reproducible output. A bad value is ignored with a warning
-/// rather than failing every command.
-fn source_date_epoch(logger: &Logger) -> Option<i64> {
-    let v = std::env::var_os("SOURCE_DATE_EPOC")?;
-    let v = v.to_string_lossy();
-    match v.trim().parse::<i64>() {
-        Ok(secs) => Some(secs),
-        Err(_) => {
-            logger.warn(
-                "ignoring SOURCE_DATE_EPOC: not unix seconds",
-                &[("value", v.as_ref())],
-            );
-            None
-        }
     }
 }

@@ -278,11 +278,17 @@ impl Response {
 
     /// Reads the body, refusing more than `max` bytes.
     pub fn read_body(mut self, max: usize) -> Result<Vec<u8>> {
-        if let Some(len) = self.header("content-length").and_then(|v| v.parse::<u64>().ok()) {
+        if let Some(len) = self
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+        {
             if len > max as u64 {
                 return Err(Error::new(
                     ErrorKind::SizeLimit,
-                    format!("response of {len} bytes from {} exceeds the {max} byte limit", self.url),
+                    format!(
+                        "response of {len} bytes from {} exceeds the {max} byte limit",
+                        self.url
+                    ),
                 ));
             }
         }
@@ -303,7 +309,10 @@ impl Response {
 
     /// The body as a stream (holding the host slot until dropped).
     pub fn into_reader(mut self) -> Box<dyn Read + Send> {
-        let body = self.body.take().unwrap_or_else(|| Box::new(std::io::empty()));
+        let body = self
+            .body
+            .take()
+            .unwrap_or_else(|| Box::new(std::io::empty()));
         Box::new(SlotReader {
             inner: body,
             _slot: self._slot.take(),
@@ -355,7 +364,14 @@ pub fn redact_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
                 k.to_ascii_lowercase().as_str(),
                 "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
             );
-            (k.clone(), if secret { "[redacted]".to_string() } else { v.clone() })
+            (
+                k.clone(),
+                if secret {
+                    "[redacted]".to_string()
+                } else {
+                    v.clone()
+                },
+            )
         })
         .collect()
 }
@@ -383,7 +399,10 @@ fn classify(e: &ureq::Error) -> NetError {
 /// One sentence for a network failure, with a hint where one helps.
 fn network_error(e: &ureq::Error, url: &Url, registry: &str) -> Error {
     let text = e.to_string();
-    let hint = if text.contains("InvalidContentType") || text.contains("corrupt message") || text.contains("HTTP response to HTTPS") {
+    let hint = if text.contains("InvalidContentType")
+        || text.contains("corrupt message")
+        || text.contains("HTTP response to HTTPS")
+    {
         format!(
             " (the server answered plain http on an https port: try `regctl registry set --tls disabled {registry}`)"
         )
@@ -427,13 +446,21 @@ fn error_text(body: &[u8]) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        _ => String::from_utf8_lossy(body).chars().take(200).collect::<String>().trim().to_string(),
+        _ => String::from_utf8_lossy(body)
+            .chars()
+            .take(200)
+            .collect::<String>()
+            .trim()
+            .to_string(),
     }
 }
 
 impl Transport {
     /// A transport; `host_config(name)` returns the merged settings of a registry name.
-    pub fn new(cfg: TransportConfig, host_config: Box<dyn Fn(&str) -> Host + Send + Sync>) -> Transport {
+    pub fn new(
+        cfg: TransportConfig,
+        host_config: Box<dyn Fn(&str) -> Host + Send + Sync>,
+    ) -> Transport {
         Transport {
             cfg,
             hosts: Mutex::new(HashMap::new()),
@@ -490,9 +517,7 @@ impl Transport {
 
     /// Builds the ureq agent for a host, loading CA roots only now (first TLS contact).
     fn agent(&self, hs: &HostState) -> Result<ureq::Agent> {
-        hs.agent
-            .get_or_init(|| self.build_agent(&hs.host))
-            .clone()
+        hs.agent.get_or_init(|| self.build_agent(&hs.host)).clone()
     }
 
     fn build_agent(&self, host: &Host) -> Result<ureq::Agent> {
@@ -507,11 +532,18 @@ impl Transport {
             .timeout_recv_response(Some(self.cfg.response_timeout))
             .max_idle_connections_per_host(concurrent * 2)
             .max_idle_connections(64);
-        let scheme = if host.tls == Tls::Disabled { "http" } else { "https" };
+        let scheme = if host.tls == Tls::Disabled {
+            "http"
+        } else {
+            "https"
+        };
         let probe = Url::parse(&format!("{scheme}://{}/v2/", host.hostname()))?;
         let proxy = match self.cfg.proxy.proxy_for(&probe)? {
             Some(p) => Some(ureq::Proxy::new(&p.uri()).map_err(|e| {
-                Error::new(ErrorKind::InvalidInput, format!("invalid proxy {}: {e}", p.uri()))
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("invalid proxy {}: {e}", p.uri()),
+                )
             })?),
             None => None,
         };
@@ -531,9 +563,13 @@ impl Transport {
                             _ => None,
                         })
                         .collect();
-                let key = ureq::tls::PrivateKey::from_pem(host.client_key.as_bytes()).map_err(|e| {
-                    Error::new(ErrorKind::InvalidInput, format!("client key of {}: {e}", host.name))
-                })?;
+                let key =
+                    ureq::tls::PrivateKey::from_pem(host.client_key.as_bytes()).map_err(|e| {
+                        Error::new(
+                            ErrorKind::InvalidInput,
+                            format!("client key of {}: {e}", host.name),
+                        )
+                    })?;
                 tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&certs, key)));
             }
             b = b.tls_config(tls.build());
@@ -590,7 +626,8 @@ impl Transport {
             }
         }
         // A failing helper leaves the request anonymous; it is asked again after 5 s.
-        let (cred, at) = match credhelper::host_credential(self.cfg.cred_runner.as_ref(), &hs.host) {
+        let (cred, at) = match credhelper::host_credential(self.cfg.cred_runner.as_ref(), &hs.host)
+        {
             Ok(c) => (c, Instant::now()),
             Err(_) => (
                 Credential::default(),
@@ -604,7 +641,11 @@ impl Transport {
     }
 
     fn url_for(&self, hs: &HostState, req: &Request<'_>) -> Result<Url> {
-        let scheme = if hs.host.tls == Tls::Disabled { "http" } else { "https" };
+        let scheme = if hs.host.tls == Tls::Disabled {
+            "http"
+        } else {
+            "https"
+        };
         let base = format!("{scheme}://{}", hs.host.hostname());
         let mut url = match &req.target {
             Target::Root => Url::parse(&format!("{base}/v2/"))?,
@@ -627,7 +668,12 @@ impl Transport {
     }
 
     /// Resolves the auth header for a request, fetching tokens as needed.
-    fn auth_step(&self, hs: &HostState, req: &Request<'_>, mut step: Step) -> Result<Option<String>> {
+    fn auth_step(
+        &self,
+        hs: &HostState,
+        req: &Request<'_>,
+        mut step: Step,
+    ) -> Result<Option<String>> {
         for _ in 0..MAX_AUTH_STEPS {
             match step {
                 Step::Send(h) => return Ok(h),
@@ -638,9 +684,9 @@ impl Transport {
                     let st = auths
                         .get_mut(&key)
                         .ok_or_else(|| Error::new(ErrorKind::Other, "auth state vanished"))?;
-                    step = st.token_response(&treq, status, &body, now_unix()).map_err(|e| {
-                        e.context(format!("authenticating to {}", req.registry))
-                    })?;
+                    step = st
+                        .token_response(&treq, status, &body, now_unix())
+                        .map_err(|e| e.context(format!("authenticating to {}", req.registry)))?;
                 }
             }
         }
@@ -650,7 +696,11 @@ impl Transport {
         ))
     }
 
-    fn token_fetch(&self, hs: &HostState, treq: &crate::auth::TokenRequest) -> Result<(u16, Vec<u8>)> {
+    fn token_fetch(
+        &self,
+        hs: &HostState,
+        treq: &crate::auth::TokenRequest,
+    ) -> Result<(u16, Vec<u8>)> {
         let agent = self.agent(hs)?;
         let url = treq.url().to_string();
         let mut b = ureq::http::Request::builder()
@@ -672,7 +722,10 @@ impl Transport {
             .body(body.into_bytes())
             .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("token request: {e}")))?;
         let resp = agent.run(request).map_err(|e| {
-            Error::new(ErrorKind::Network, format!("token request to {}: {e}", treq.url().host()))
+            Error::new(
+                ErrorKind::Network,
+                format!("token request to {}: {e}", treq.url().host()),
+            )
         })?;
         let status = resp.status().as_u16();
         let mut body = Vec::new();
@@ -698,7 +751,11 @@ impl Transport {
         loop {
             attempt += 1;
             // Per-host backoff from earlier failures.
-            let wait = hs.backoff.lock().unwrap_or_else(|e| e.into_inner()).wait(Instant::now());
+            let wait = hs
+                .backoff
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .wait(Instant::now());
             if !wait.is_zero() {
                 std::thread::sleep(wait.min(policy.delay_max));
             }
@@ -712,7 +769,8 @@ impl Transport {
                     let _ = st.prepare_scope(crate::auth::Scope::parse(s), now_unix());
                 }
                 if req.repo.is_empty() {
-                    st.current_header(now_unix()).map_or(Step::Send(None), |h| Step::Send(Some(h)))
+                    st.current_header(now_unix())
+                        .map_or(Step::Send(None), |h| Step::Send(Some(h)))
                 } else {
                     st.prepare(&req.repo, req.method.as_str(), now_unix())
                 }
@@ -732,12 +790,22 @@ impl Transport {
                 Err(SendError::Net(e)) => {
                     let o = Outcome::Network(classify(&e));
                     let err = network_error(&e, &url, &req.registry);
-                    if matches!(req.body, Body::Stream { .. }) || attempt >= policy.max_attempts() || matches!(o, Outcome::Network(NetError::Tls)) {
+                    if matches!(req.body, Body::Stream { .. })
+                        || attempt >= policy.max_attempts()
+                        || matches!(o, Outcome::Network(NetError::Tls))
+                    {
                         return Err(err.context(ctx()));
                     }
                     let d = policy.backoff(attempt);
-                    self.log(LogEvent::Retry { url: url.to_string(), reason: err.to_string(), wait: d });
-                    hs.backoff.lock().unwrap_or_else(|e| e.into_inner()).failure(Instant::now(), policy, d);
+                    self.log(LogEvent::Retry {
+                        url: url.to_string(),
+                        reason: err.to_string(),
+                        wait: d,
+                    });
+                    hs.backoff
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .failure(Instant::now(), policy, d);
                     drop(slot);
                     std::thread::sleep(d);
                     continue;
@@ -754,13 +822,20 @@ impl Transport {
             let status = resp.status;
             match decision {
                 Decision::Done => {
-                    hs.backoff.lock().unwrap_or_else(|e| e.into_inner()).success();
+                    hs.backoff
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .success();
                     resp._slot = Some(slot);
                     return Ok(resp);
                 }
                 Decision::Reauth if auth_rounds < MAX_AUTH_STEPS => {
                     auth_rounds += 1;
-                    let www: Vec<String> = resp.header_all("www-authenticate").iter().map(|s| s.to_string()).collect();
+                    let www: Vec<String> = resp
+                        .header_all("www-authenticate")
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
                     let www: Vec<&str> = www.iter().map(String::as_str).collect();
                     let next = {
                         let mut auths = hs.auth.lock().unwrap_or_else(|e| e.into_inner());
@@ -789,8 +864,15 @@ impl Transport {
                     }
                 }
                 Decision::RetryAfter(d) if !matches!(req.body, Body::Stream { .. }) => {
-                    hs.backoff.lock().unwrap_or_else(|e| e.into_inner()).failure(Instant::now(), policy, d);
-                    self.log(LogEvent::Retry { url: url.to_string(), reason: format!("status {status}"), wait: d });
+                    hs.backoff
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .failure(Instant::now(), policy, d);
+                    self.log(LogEvent::Retry {
+                        url: url.to_string(),
+                        reason: format!("status {status}"),
+                        wait: d,
+                    });
                     drop(resp);
                     drop(slot);
                     std::thread::sleep(d);
@@ -824,7 +906,11 @@ impl Transport {
                             req.method.as_str(),
                             url.path(),
                             req.registry,
-                            if text.is_empty() { String::new() } else { format!(": {text}") }
+                            if text.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {text}")
+                            }
                         ),
                     ));
                 }
@@ -832,12 +918,20 @@ impl Transport {
         }
     }
 
-    fn send_once(&self, hs: &HostState, req: &mut Request<'_>, url: &Url, auth: Option<&str>) -> std::result::Result<Response, SendError> {
+    fn send_once(
+        &self,
+        hs: &HostState,
+        req: &mut Request<'_>,
+        url: &Url,
+        auth: Option<&str>,
+    ) -> std::result::Result<Response, SendError> {
         let agent = self.agent(hs).map_err(SendError::Other)?;
         let mut url = url.clone();
         let mut auth = auth.map(str::to_string);
         for hop in 0..=redirect::MAX_REDIRECTS {
-            let mut b = ureq::http::Request::builder().method(req.method.as_str()).uri(url.to_string());
+            let mut b = ureq::http::Request::builder()
+                .method(req.method.as_str())
+                .uri(url.to_string());
             let mut logged: Vec<(String, String)> = req.headers.clone();
             for (k, v) in &req.headers {
                 b = b.header(k.as_str(), v.as_str());
@@ -853,22 +947,29 @@ impl Transport {
             });
             let result = match &mut req.body {
                 Body::Empty => {
-                    let needs_len = matches!(req.method, Method::Post | Method::Put | Method::Patch);
+                    let needs_len =
+                        matches!(req.method, Method::Post | Method::Put | Method::Patch);
                     if needs_len {
                         b = b.header("Content-Length", "0");
                     }
-                    let r = b.body(()).map_err(|e| SendError::Other(Error::new(ErrorKind::InvalidInput, e.to_string())))?;
+                    let r = b.body(()).map_err(|e| {
+                        SendError::Other(Error::new(ErrorKind::InvalidInput, e.to_string()))
+                    })?;
                     agent.run(r)
                 }
                 Body::Bytes(bytes) => {
                     b = b.header("Content-Length", bytes.len().to_string());
-                    let r = b.body(*bytes).map_err(|e| SendError::Other(Error::new(ErrorKind::InvalidInput, e.to_string())))?;
+                    let r = b.body(*bytes).map_err(|e| {
+                        SendError::Other(Error::new(ErrorKind::InvalidInput, e.to_string()))
+                    })?;
                     agent.run(r)
                 }
                 Body::Stream { reader, len } => {
                     b = b.header("Content-Length", len.to_string());
                     let sb = ureq::SendBody::from_reader(&mut **reader);
-                    let r = b.body(sb).map_err(|e| SendError::Other(Error::new(ErrorKind::InvalidInput, e.to_string())))?;
+                    let r = b.body(sb).map_err(|e| {
+                        SendError::Other(Error::new(ErrorKind::InvalidInput, e.to_string()))
+                    })?;
                     agent.run(r)
                 }
             };
@@ -877,7 +978,12 @@ impl Transport {
             let headers: Vec<(String, String)> = resp
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
             self.log(LogEvent::Response {
                 method: req.method.as_str().into(),
@@ -886,20 +992,35 @@ impl Transport {
                 headers: redact_headers(&headers),
             });
             {
-                let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let pairs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 for text in registry_warnings(&pairs) {
-                    if self.warnings.lock().unwrap_or_else(|e| e.into_inner()).insert(&text) {
-                        self.log(LogEvent::Warning { host: req.registry.clone(), text });
+                    if self
+                        .warnings
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(&text)
+                    {
+                        self.log(LogEvent::Warning {
+                            host: req.registry.clone(),
+                            text,
+                        });
                     }
                 }
             }
-            let location = headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.clone());
+            let location = headers
+                .iter()
+                .find(|(k, _)| k == "location")
+                .map(|(_, v)| v.clone());
             let is_redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
             if is_redirect && matches!(req.method, Method::Get | Method::Head) {
                 if let Some(loc) = location {
                     let to = url.join(&loc).map_err(SendError::Other)?;
-                    let action = redirect::check_with(&url, &to, hop + 1, self.cfg.proxy.is_proxied(&url))
-                        .map_err(SendError::Other)?;
+                    let action =
+                        redirect::check_with(&url, &to, hop + 1, self.cfg.proxy.is_proxied(&url))
+                            .map_err(SendError::Other)?;
                     if !action.keep_authorization {
                         auth = None;
                     }
@@ -918,7 +1039,10 @@ impl Transport {
         }
         Err(SendError::Other(Error::new(
             ErrorKind::InvalidInput,
-            format!("http redirect refused: more than {} redirects", redirect::MAX_REDIRECTS),
+            format!(
+                "http redirect refused: more than {} redirects",
+                redirect::MAX_REDIRECTS
+            ),
         )))
     }
 }
@@ -935,7 +1059,10 @@ mod tests {
     #[test]
     fn redaction() {
         let h = vec![
-            ("Authorization".to_string(), "Bearer secret-token".to_string()),
+            (
+                "Authorization".to_string(),
+                "Bearer secret-token".to_string(),
+            ),
             ("Accept".to_string(), "x".to_string()),
         ];
         let r = redact_headers(&h);

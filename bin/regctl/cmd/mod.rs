@@ -70,20 +70,29 @@ pub struct Ctx {
     pub m: Matches,
     pub client: Client,
     pub log: Logger,
-    /// `--host` entries; read once the registry scheme takes host settings.
+    /// `--host` entries (already merged into the client's host settings).
     #[allow(dead_code)]
     pub hosts: Vec<HostOpt>,
+    /// The config file and environment, for commands that change settings.
+    pub settings: crate::setup::Settings,
     /// References to close (layout GC) once the command ends, whatever its outcome.
     closing: RefCell<Vec<Reference>>,
 }
 
 impl Ctx {
-    pub fn new(m: Matches, client: Client, log: Logger, hosts: Vec<HostOpt>) -> Ctx {
+    pub fn new(
+        m: Matches,
+        client: Client,
+        log: Logger,
+        hosts: Vec<HostOpt>,
+        settings: crate::setup::Settings,
+    ) -> Ctx {
         Ctx {
             m,
             client,
             log,
             hosts,
+            settings,
             closing: RefCell::new(Vec::new()),
         }
     }

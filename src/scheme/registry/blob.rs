@@ -46,7 +46,10 @@ impl Resumable {
         if self.resumes >= MAX_RESUMES {
             return Err(Error::new(
                 ErrorKind::ShortRead,
-                format!("download of {} interrupted {} times, giving up", self.digest, self.resumes),
+                format!(
+                    "download of {} interrupted {} times, giving up",
+                    self.digest, self.resumes
+                ),
             )
             .into_io());
         }
@@ -111,7 +114,10 @@ pub(super) fn get(transport: &Arc<Transport>, r: &Reference, d: &Descriptor) -> 
         if want != got {
             return Err(Error::new(
                 ErrorKind::SizeLimit,
-                format!("blob {} is {got} bytes at the registry, descriptor says {want}", d.digest),
+                format!(
+                    "blob {} is {got} bytes at the registry, descriptor says {want}",
+                    d.digest
+                ),
             ));
         }
     }
@@ -152,25 +158,38 @@ fn spool(rdr: &mut dyn Read, algo: crate::digest::Algorithm) -> Result<(File, Di
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
-        let n = rdr.read(&mut buf).map_err(|e| Error::io(e, "reading blob input"))?;
+        let n = rdr
+            .read(&mut buf)
+            .map_err(|e| Error::io(e, "reading blob input"))?;
         if n == 0 {
             break;
         }
         dg.update(&buf[..n]);
-        f.write_all(&buf[..n]).map_err(|e| Error::io(e, "writing spool file"))?;
+        f.write_all(&buf[..n])
+            .map_err(|e| Error::io(e, "writing spool file"))?;
         size += n as u64;
     }
-    f.seek(SeekFrom::Start(0)).map_err(|e| Error::io(e, "rewinding spool file"))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(e, "rewinding spool file"))?;
     Ok((f, dg.finish(), size))
 }
 
 /// Uploads a blob: POST for a session, then one PUT with the whole body.
-pub(super) fn put(transport: &Arc<Transport>, r: &Reference, expect: &BlobExpect, rdr: &mut dyn Read) -> Result<Descriptor> {
+pub(super) fn put(
+    transport: &Arc<Transport>,
+    r: &Reference,
+    expect: &BlobExpect,
+    rdr: &mut dyn Read,
+) -> Result<Descriptor> {
     let mut spooled;
     let (digest, size, input): (Digest, u64, &mut dyn Read) = match (&expect.digest, expect.size) {
         (Some(d), Some(s)) => (d.clone(), s, rdr),
         _ => {
-            let algo = expect.digest.as_ref().map(|d| d.algorithm()).unwrap_or_default();
+            let algo = expect
+                .digest
+                .as_ref()
+                .map(|d| d.algorithm())
+                .unwrap_or_default();
             let (f, d, s) = spool(rdr, algo)?;
             if let Some(want) = &expect.digest {
                 if want != &d {
@@ -194,14 +213,23 @@ pub(super) fn put(transport: &Arc<Transport>, r: &Reference, expect: &BlobExpect
     post.priority = Priority::Query;
     let resp = transport.send(post).map_err(|e| e.context(ctx()))?;
     let loc = resp.header("location").map(str::to_string).ok_or_else(|| {
-        Error::new(ErrorKind::HttpStatus, "location header missing in upload response").context(ctx())
+        Error::new(
+            ErrorKind::HttpStatus,
+            "location header missing in upload response",
+        )
+        .context(ctx())
     })?;
     let mut url = resp.url.join(&loc).map_err(|e| e.context(ctx()))?;
     drop(resp);
     url.append_query("digest", &digest.to_string());
     let mut verify = VerifyReader::new(input, Some(digest.clone()), Some(size));
-    let mut req = Request::new(Method::Put, &r.registry, &r.repository, Target::Url(url.clone()))
-        .header("Content-Type", "application/octet-stream");
+    let mut req = Request::new(
+        Method::Put,
+        &r.registry,
+        &r.repository,
+        Target::Url(url.clone()),
+    )
+    .header("Content-Type", "application/octet-stream");
     req.priority = Priority::Blob { size };
     req.body = Body::Stream {
         reader: &mut verify,
@@ -216,7 +244,8 @@ pub(super) fn put(transport: &Arc<Transport>, r: &Reference, expect: &BlobExpect
         }),
         Err(e) => {
             // Cancel the session; its own failure changes nothing for the caller.
-            let mut cancel = Request::new(Method::Delete, &r.registry, &r.repository, Target::Url(url));
+            let mut cancel =
+                Request::new(Method::Delete, &r.registry, &r.repository, Target::Url(url));
             cancel.expect_failure = true;
             let _ = transport.send(cancel);
             Err(e.context(ctx()))
@@ -225,7 +254,12 @@ pub(super) fn put(transport: &Arc<Transport>, r: &Reference, expect: &BlobExpect
 }
 
 /// Mounts a blob from another repository of the same registry; `false` when declined.
-pub(super) fn mount(transport: &Arc<Transport>, src: &Reference, tgt: &Reference, d: &Descriptor) -> Result<bool> {
+pub(super) fn mount(
+    transport: &Arc<Transport>,
+    src: &Reference,
+    tgt: &Reference,
+    d: &Descriptor,
+) -> Result<bool> {
     let mut req = Request::new(
         Method::Post,
         &tgt.registry,
@@ -234,7 +268,8 @@ pub(super) fn mount(transport: &Arc<Transport>, src: &Reference, tgt: &Reference
     )
     .query("mount", &d.digest.to_string())
     .query("from", &src.repository);
-    req.extra_scopes.push(format!("repository:{}:pull", src.repository));
+    req.extra_scopes
+        .push(format!("repository:{}:pull", src.repository));
     req.expect_failure = true;
     req.priority = Priority::Query;
     let resp = match transport.send(req) {
@@ -247,7 +282,12 @@ pub(super) fn mount(transport: &Arc<Transport>, src: &Reference, tgt: &Reference
     // 202: the registry opened an upload session instead; close it.
     if let Some(loc) = resp.header("location") {
         if let Ok(url) = resp.url.join(loc) {
-            let mut cancel = Request::new(Method::Delete, &tgt.registry, &tgt.repository, Target::Url(url));
+            let mut cancel = Request::new(
+                Method::Delete,
+                &tgt.registry,
+                &tgt.repository,
+                Target::Url(url),
+            );
             cancel.expect_failure = true;
             drop(resp);
             let _ = transport.send(cancel);

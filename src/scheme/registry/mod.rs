@@ -83,7 +83,12 @@ impl Registry {
     }
 
     /// Lists repositories (`/v2/_catalog`), one page: `last` and `limit` paginate.
-    pub fn repo_list(&self, host: &Reference, last: Option<&str>, limit: Option<usize>) -> Result<(Vec<String>, Vec<u8>, Vec<(String, String)>)> {
+    pub fn repo_list(
+        &self,
+        host: &Reference,
+        last: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<String>, Vec<u8>, Vec<(String, String)>)> {
         let mut req = Request::new(Method::Get, &host.registry, "", Target::Catalog)
             .header("Accept", "application/json");
         req.priority = Priority::Query;
@@ -94,7 +99,10 @@ impl Registry {
         if let Some(l) = last {
             req = req.query("last", l);
         }
-        let resp = self.transport.send(req).map_err(|e| e.context(format!("listing repositories of {}", host.registry)))?;
+        let resp = self
+            .transport
+            .send(req)
+            .map_err(|e| e.context(format!("listing repositories of {}", host.registry)))?;
         let headers = resp.headers.clone();
         let body = resp.read_body(MAX_LIST_BODY)?;
         #[derive(serde::Deserialize)]
@@ -103,7 +111,10 @@ impl Registry {
             repositories: Vec<String>,
         }
         let c: Catalog = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(ErrorKind::Parse, format!("parsing catalog of {}: {e}", host.registry))
+            Error::new(
+                ErrorKind::Parse,
+                format!("parsing catalog of {}: {e}", host.registry),
+            )
         })?;
         Ok((c.repositories, body, headers))
     }
@@ -135,7 +146,12 @@ impl Registry {
         Ok(m)
     }
 
-    fn fallback_update(&self, r: &Reference, subject: &Descriptor, change: impl FnOnce(Option<&Manifest>) -> Result<Option<Manifest>>) -> Result<()> {
+    fn fallback_update(
+        &self,
+        r: &Reference,
+        subject: &Descriptor,
+        change: impl FnOnce(Option<&Manifest>) -> Result<Option<Manifest>>,
+    ) -> Result<()> {
         let _guard = self.fallback_lock.lock().unwrap_or_else(|e| e.into_inner());
         let tag_ref = r.set_tag(&subject.digest.fallback_tag());
         let current = match self.manifest_get_inner(&tag_ref) {
@@ -170,7 +186,11 @@ impl Registry {
         if m.raw().len() > manifest::MAX_PUSH {
             return Err(Error::new(
                 ErrorKind::SizeLimit,
-                format!("manifest of {} bytes exceeds the {} byte push limit", m.raw().len(), manifest::MAX_PUSH),
+                format!(
+                    "manifest of {} bytes exceeds the {} byte push limit",
+                    m.raw().len(),
+                    manifest::MAX_PUSH
+                ),
             ));
         }
         let mref = if r.tag.is_empty() {
@@ -244,16 +264,20 @@ impl Scheme for Registry {
         if !r.digest.is_empty() && r.digest != m.digest().to_string() {
             return Err(Error::new(
                 ErrorKind::DigestMismatch,
-                format!("manifest digest {} does not match reference {}", m.digest(), r.common_name()),
+                format!(
+                    "manifest digest {} does not match reference {}",
+                    m.digest(),
+                    r.common_name()
+                ),
             ));
         }
         let headers = self
             .put_raw(r, m)
             .map_err(|e| e.context(format!("putting manifest {}", r.common_name())))?;
         if let Some(subject) = m.subject() {
-            let acknowledged = headers
-                .iter()
-                .any(|(k, v)| k.eq_ignore_ascii_case("oci-subject") && v.trim() == subject.digest.to_string());
+            let acknowledged = headers.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("oci-subject") && v.trim() == subject.digest.to_string()
+            });
             if !acknowledged {
                 let desc = fallback::referrer_descriptor(m);
                 self.fallback_update(r, subject, |cur| fallback::add(cur, &desc).map(Some))
@@ -267,7 +291,10 @@ impl Scheme for Registry {
         if r.digest.is_empty() {
             return Err(Error::new(
                 ErrorKind::MissingTagOrDigest,
-                format!("deleting {} needs a digest (tags are deleted with tag delete)", r.common_name()),
+                format!(
+                    "deleting {} needs a digest (tags are deleted with tag delete)",
+                    r.common_name()
+                ),
             ));
         }
         let subject = if opts.check_referrers {
@@ -294,7 +321,10 @@ impl Scheme for Registry {
 
     fn blob_get(&self, r: &Reference, d: &Descriptor) -> Result<BlobReader> {
         if let Some(data) = d.embedded_data() {
-            return Ok(BlobReader::new(d.clone(), Box::new(std::io::Cursor::new(data))));
+            return Ok(BlobReader::new(
+                d.clone(),
+                Box::new(std::io::Cursor::new(data)),
+            ));
         }
         blob::get(&self.transport, r, d)
     }
@@ -303,13 +333,21 @@ impl Scheme for Registry {
         let req = self.req(Method::Head, r, format!("blobs/{}", d.digest));
         let resp = self.transport.send(req)?;
         let mut out = d.clone();
-        if let Some(len) = resp.header("content-length").and_then(|v| v.parse::<i64>().ok()) {
+        if let Some(len) = resp
+            .header("content-length")
+            .and_then(|v| v.parse::<i64>().ok())
+        {
             out.size = len;
         }
         Ok(out)
     }
 
-    fn blob_put(&self, r: &Reference, expect: &BlobExpect, rdr: &mut dyn Read) -> Result<Descriptor> {
+    fn blob_put(
+        &self,
+        r: &Reference,
+        expect: &BlobExpect,
+        rdr: &mut dyn Read,
+    ) -> Result<Descriptor> {
         blob::put(&self.transport, r, expect, rdr)
     }
 
@@ -351,7 +389,10 @@ impl Scheme for Registry {
                 tags: Option<Vec<String>>,
             }
             let t: Tags = serde_json::from_slice(&body).map_err(|e| {
-                Error::new(ErrorKind::Parse, format!("parsing tag list of {}: {e}", r.repo_name()))
+                Error::new(
+                    ErrorKind::Parse,
+                    format!("parsing tag list of {}: {e}", r.repo_name()),
+                )
             })?;
             if name.is_empty() {
                 name = t.name;
@@ -361,11 +402,13 @@ impl Scheme for Registry {
             if opts.limit.is_some_and(|n| tags.len() >= n) {
                 break;
             }
-            let pairs: Vec<(&str, &str)> = hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let pairs: Vec<(&str, &str)> =
+                hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             match pager.next(&url, &pairs)? {
                 PageStep::Fetch(next) => {
-                    let mut req = Request::new(Method::Get, &r.registry, &r.repository, Target::Url(next))
-                        .header("Accept", "application/json");
+                    let mut req =
+                        Request::new(Method::Get, &r.registry, &r.repository, Target::Url(next))
+                            .header("Accept", "application/json");
                     req.priority = Priority::Query;
                     resp = self.transport.send(req)?;
                 }
@@ -402,7 +445,12 @@ impl Scheme for Registry {
             Err(e) if e.kind() == ErrorKind::NotFound => Err(e),
             Err(e) => Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("registry {} refused to delete tag {}: {}", r.registry, r.tag, e.message()),
+                format!(
+                    "registry {} refused to delete tag {}: {}",
+                    r.registry,
+                    r.tag,
+                    e.message()
+                ),
             )),
         }
     }
@@ -410,7 +458,10 @@ impl Scheme for Registry {
     fn referrers_api(&self, r: &Reference, subject: &Digest) -> Result<Option<Manifest>> {
         let key = format!("{}/{}", r.registry, r.repository);
         {
-            let mut known = self.no_referrers_api.lock().unwrap_or_else(|e| e.into_inner());
+            let mut known = self
+                .no_referrers_api
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             if let Some(at) = known.get(&key) {
                 if at.elapsed() < REFERRERS_FEATURE_TTL {
                     return Ok(None);
@@ -434,7 +485,10 @@ impl Scheme for Registry {
             }
             Err(e) => return Err(e),
         };
-        let ct = resp.header("content-type").map(mt::base).unwrap_or_default();
+        let ct = resp
+            .header("content-type")
+            .map(mt::base)
+            .unwrap_or_default();
         if ct != mt::OCI1_INDEX {
             self.no_referrers_api
                 .lock()
@@ -446,31 +500,52 @@ impl Scheme for Registry {
         let mut url = resp.url.clone();
         let mut hdrs = resp.headers.clone();
         let first = resp.read_body(manifest::MAX_PULL)?;
-        let mut merged: crate::manifest::Index = serde_json::from_slice(&first)
-            .map_err(|e| Error::new(ErrorKind::Parse, format!("parsing referrers of {subject}: {e}")))?;
+        let mut merged: crate::manifest::Index = serde_json::from_slice(&first).map_err(|e| {
+            Error::new(
+                ErrorKind::Parse,
+                format!("parsing referrers of {subject}: {e}"),
+            )
+        })?;
         loop {
-            let pairs: Vec<(&str, &str)> = hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let pairs: Vec<(&str, &str)> =
+                hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             match pager.next(&url, &pairs)? {
                 PageStep::Fetch(next) => {
-                    let req = Request::new(Method::Get, &r.registry, &r.repository, Target::Url(next))
-                        .header("Accept", mt::OCI1_INDEX);
+                    let req =
+                        Request::new(Method::Get, &r.registry, &r.repository, Target::Url(next))
+                            .header("Accept", mt::OCI1_INDEX);
                     let resp = self.transport.send(req)?;
                     url = resp.url.clone();
                     hdrs = resp.headers.clone();
                     let body = resp.read_body(manifest::MAX_PULL)?;
-                    let page: crate::manifest::Index = serde_json::from_slice(&body).map_err(|e| {
-                        Error::new(ErrorKind::Parse, format!("parsing referrers of {subject}: {e}"))
-                    })?;
+                    let page: crate::manifest::Index =
+                        serde_json::from_slice(&body).map_err(|e| {
+                            Error::new(
+                                ErrorKind::Parse,
+                                format!("parsing referrers of {subject}: {e}"),
+                            )
+                        })?;
                     merged.manifests.extend(page.manifests);
                 }
                 PageStep::Done(_) => break,
             }
         }
         if pager.pages() <= 1 {
-            return Manifest::from_bytes(first, Source { content_type: Some(mt::OCI1_INDEX), ..Default::default() }).map(Some);
+            return Manifest::from_bytes(
+                first,
+                Source {
+                    content_type: Some(mt::OCI1_INDEX),
+                    ..Default::default()
+                },
+            )
+            .map(Some);
         }
         merged.media_type = mt::OCI1_INDEX.to_string();
-        Manifest::from_body(crate::manifest::Body::Index(merged), crate::digest::Algorithm::Sha256).map(Some)
+        Manifest::from_body(
+            crate::manifest::Body::Index(merged),
+            crate::digest::Algorithm::Sha256,
+        )
+        .map(Some)
     }
 
     fn ping(&self, r: &Reference) -> Result<()> {
