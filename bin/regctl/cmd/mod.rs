@@ -6,6 +6,7 @@ pub mod blob;
 pub mod image;
 pub mod manifest;
 pub mod misc;
+pub mod registry;
 pub mod tag;
 
 use std::cell::RefCell;

@@ -32,6 +32,17 @@ const MAX_LIST_BODY: usize = 16 * 1024 * 1024;
 /// How long a "no referrers API here" answer is remembered.
 const REFERRERS_FEATURE_TTL: Duration = Duration::from_secs(300);
 
+/// One page of a registry's catalog.
+#[derive(Debug, Clone, Default)]
+pub struct RepoList {
+    /// Repository names.
+    pub repositories: Vec<String>,
+    /// The raw response body.
+    pub raw: Vec<u8>,
+    /// Response headers.
+    pub headers: Vec<(String, String)>,
+}
+
 /// The registry scheme.
 pub struct Registry {
     transport: Arc<Transport>,
@@ -88,7 +99,7 @@ impl Registry {
         host: &Reference,
         last: Option<&str>,
         limit: Option<usize>,
-    ) -> Result<(Vec<String>, Vec<u8>, Vec<(String, String)>)> {
+    ) -> Result<RepoList> {
         let mut req = Request::new(Method::Get, &host.registry, "", Target::Catalog)
             .header("Accept", "application/json");
         req.priority = Priority::Query;
@@ -116,7 +127,11 @@ impl Registry {
                 format!("parsing catalog of {}: {e}", host.registry),
             )
         })?;
-        Ok((c.repositories, body, headers))
+        Ok(RepoList {
+            repositories: c.repositories,
+            raw: body,
+            headers,
+        })
     }
 
     fn manifest_get_inner(&self, r: &Reference) -> Result<Manifest> {
