@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use regclient::copy::Event;
+use regclient::copy::{Event, Kind};
 
 const REDRAW_EVERY: Duration = Duration::from_millis(100);
 /// Blobs in flight shown individually; more are summarised in one line.
@@ -20,6 +20,8 @@ const BAR_WIDTH: usize = 20;
 /// copy engine's event type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
+    Plan { manifests: usize },
+    ManifestSkipped { digest: String },
     Skipped { digest: String },
     Started { digest: String, size: i64 },
     Progress { digest: String, bytes: u64 },
@@ -33,6 +35,16 @@ pub fn step(ev: &Event) -> Option<Step> {
     // (plans, mounts) do not break the display.
     #[allow(unreachable_patterns)]
     Some(match ev {
+        Event::Plan { manifests, .. } => Step::Plan {
+            manifests: *manifests,
+        },
+        Event::Skipped {
+            kind: Kind::Manifest,
+            digest,
+            ..
+        } => Step::ManifestSkipped {
+            digest: digest.to_string(),
+        },
         Event::Skipped { digest, .. } => Step::Skipped {
             digest: digest.to_string(),
         },
@@ -69,6 +81,11 @@ pub struct State {
 impl State {
     pub fn apply(&mut self, st: Step) {
         match st {
+            Step::Plan { manifests } => self.manifests_total = manifests,
+            Step::ManifestSkipped { .. } => {
+                self.manifests += 1;
+                self.manifests_total = self.manifests_total.max(self.manifests);
+            }
             Step::Skipped { .. } => self.skipped += 1,
             Step::Started { digest, size } => {
                 self.active.insert(digest, (0, size));

@@ -54,7 +54,8 @@ pub fn copy(ctx: &Ctx) -> Result<()> {
     let tgt_scheme = ctx.client.scheme(&tgt)?;
     // The live display is for people watching a terminal; with -v the log lines are the output.
     let show = std::io::stderr().is_terminal() && ctx.m.given("verbosity").is_none();
-    let progress = show.then(|| Progress::new(expected_manifests(ctx, &src, &opts)));
+    // The total arrives with the copy's plan event.
+    let progress = show.then(|| Progress::new(0));
     // Ctx is not Sync (it tracks references to close), so the callback gets its own logger.
     let log = ctx.log.clone();
     let on_event = |ev: &Event| match &progress {
@@ -107,33 +108,8 @@ fn log_event(log: &Logger, ev: &Event) {
         Some(Step::Started { digest, .. }) => ("blob copy started", digest),
         Some(Step::Finished { digest }) => ("blob copied", digest),
         Some(Step::ManifestPushed { digest }) => ("manifest pushed", digest),
-        Some(Step::Progress { .. }) | None => return,
+        Some(Step::ManifestSkipped { digest }) => ("manifest already at the target", digest),
+        Some(Step::Progress { .. } | Step::Plan { .. }) | None => return,
     };
     log.info(msg, &[("digest", digest.as_str())]);
-}
-
-/// How many manifests the copy should push, for the progress total: the top manifest plus the
-/// index children that will be copied. A failure here only makes the total less precise.
-fn expected_manifests(ctx: &Ctx, src: &regclient::Reference, opts: &CopyOpts) -> usize {
-    if opts.platform.is_some() {
-        return 1;
-    }
-    match ctx.client.manifest_get(src) {
-        Ok(m) if m.is_index() => {
-            let children = m
-                .manifests()
-                .iter()
-                .filter(|d| {
-                    opts.platforms.is_empty()
-                        || d.platform.as_ref().is_some_and(|p| {
-                            opts.platforms
-                                .iter()
-                                .any(|want| regclient::platform::matches(want, p))
-                        })
-                })
-                .count();
-            1 + children
-        }
-        _ => 1,
-    }
 }
