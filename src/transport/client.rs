@@ -28,6 +28,8 @@ use crate::url::Url;
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// Bound on auth round trips within one request (challenge, token, retry, ...).
 const MAX_AUTH_STEPS: u32 = 8;
+/// Longest wait for a host slot by a streamed upload (see `send`).
+const STREAM_SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// A log event from the transport; the binaries decide whether and how to print it.
 /// Credentials never appear in events: `Authorization` values are replaced.
@@ -776,7 +778,15 @@ impl Transport {
                 }
             };
             let auth = self.auth_step(&hs, &req, step)?;
-            let slot = hs.throttle.acquire(req.priority);
+            // A streamed upload is usually fed by a download that holds a slot of its own; when
+            // both ends are one registry, every slot can be held by such downloads, each
+            // waiting for an upload slot. A bounded wait breaks that cycle: past it the upload
+            // goes ahead without a slot (briefly exceeding reqConcurrent) rather than hanging.
+            let slot = if matches!(req.body, Body::Stream { .. }) {
+                hs.throttle.acquire_timeout(req.priority, STREAM_SLOT_WAIT)
+            } else {
+                Some(hs.throttle.acquire(req.priority))
+            };
             let delay = hs.throttle.start_delay(Instant::now());
             if !delay.is_zero() {
                 std::thread::sleep(delay);
@@ -826,7 +836,7 @@ impl Transport {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .success();
-                    resp._slot = Some(slot);
+                    resp._slot = slot;
                     return Ok(resp);
                 }
                 Decision::Reauth if auth_rounds < MAX_AUTH_STEPS => {
