@@ -642,7 +642,7 @@ impl Transport {
         cred
     }
 
-    fn url_for(&self, hs: &HostState, req: &Request<'_>) -> Result<Url> {
+    fn url_for(&self, hs: &HostState, req: &Request<'_>, ns: Option<&str>) -> Result<Url> {
         let scheme = if hs.host.tls == Tls::Disabled {
             "http"
         } else {
@@ -666,6 +666,9 @@ impl Transport {
         for (k, v) in &req.query {
             url.append_query(k, v);
         }
+        if let Some(ns) = ns {
+            url.append_query("ns", ns);
+        }
         Ok(url)
     }
 
@@ -673,6 +676,7 @@ impl Transport {
     fn auth_step(
         &self,
         hs: &HostState,
+        name: &str,
         req: &Request<'_>,
         mut step: Step,
     ) -> Result<Option<String>> {
@@ -681,20 +685,20 @@ impl Transport {
                 Step::Send(h) => return Ok(h),
                 Step::Token(treq) => {
                     let (status, body) = self.token_fetch(hs, &treq)?;
-                    let key = state_key(&req.registry, &req.repo, hs.host.repo_auth);
+                    let key = state_key(name, &req.repo, hs.host.repo_auth);
                     let mut auths = hs.auth.lock().unwrap_or_else(|e| e.into_inner());
                     let st = auths
                         .get_mut(&key)
                         .ok_or_else(|| Error::new(ErrorKind::Other, "auth state vanished"))?;
                     step = st
                         .token_response(&treq, status, &body, now_unix())
-                        .map_err(|e| e.context(format!("authenticating to {}", req.registry)))?;
+                        .map_err(|e| e.context(format!("authenticating to {name}")))?;
                 }
             }
         }
         Err(Error::new(
             ErrorKind::Unauthorized,
-            format!("authentication with {} did not settle", req.registry),
+            format!("authentication with {name} did not settle"),
         ))
     }
 
@@ -743,14 +747,20 @@ impl Transport {
     /// response whatever its status when the status is one the caller handles (2xx, 3xx that
     /// could not be followed, 404/416 are reported as errors of kind NotFound/HttpStatus).
     pub fn send(&self, mut req: Request<'_>) -> Result<Response> {
-        let hs = self.state(&req.registry);
+        let hosts = self.candidates(&req);
+        let upstream_hostname = self.state(&req.registry).host.hostname().to_string();
+        let mut hi = 0usize;
         let policy = &self.cfg.retry;
         let ctx_text = format!("{} {}", req.method.as_str(), req.registry);
         let ctx = || ctx_text.clone();
         let mut attempt = 0u32;
         let mut auth_rounds = 0u32;
-        let key = state_key(&req.registry, &req.repo, hs.host.repo_auth);
         loop {
+            let (name, hs) = (hosts[hi].0.clone(), hosts[hi].1.clone());
+            let key = state_key(&name, &req.repo, hs.host.repo_auth);
+            // Mirrors learn which upstream a request is for (`ns=`).
+            let ns = (name != req.registry).then(|| upstream_hostname.clone());
+            let more_hosts = hi + 1 < hosts.len();
             attempt += 1;
             // Per-host backoff from earlier failures.
             let wait = hs
@@ -761,7 +771,7 @@ impl Transport {
             if !wait.is_zero() {
                 std::thread::sleep(wait.min(policy.delay_max));
             }
-            let url = self.url_for(&hs, &req)?;
+            let url = self.url_for(&hs, &req, ns.as_deref())?;
             let step = {
                 let mut auths = hs.auth.lock().unwrap_or_else(|e| e.into_inner());
                 let st = auths.entry(key.clone()).or_insert_with(|| {
@@ -777,7 +787,7 @@ impl Transport {
                     st.prepare(&req.repo, req.method.as_str(), now_unix())
                 }
             };
-            let auth = self.auth_step(&hs, &req, step)?;
+            let auth = self.auth_step(&hs, &name, &req, step)?;
             // A streamed upload is usually fed by a download that holds a slot of its own; when
             // both ends are one registry, every slot can be held by such downloads, each
             // waiting for an upload slot. A bounded wait breaks that cycle: past it the upload
@@ -799,7 +809,15 @@ impl Transport {
                 }
                 Err(SendError::Net(e)) => {
                     let o = Outcome::Network(classify(&e));
-                    let err = network_error(&e, &url, &req.registry);
+                    let err = network_error(&e, &url, &name);
+                    if more_hosts && !matches!(req.body, Body::Stream { .. }) {
+                        hs.backoff
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .failure(Instant::now(), policy, policy.backoff(1));
+                        hi += 1;
+                        continue;
+                    }
                     if matches!(req.body, Body::Stream { .. })
                         || attempt >= policy.max_attempts()
                         || matches!(o, Outcome::Network(NetError::Tls))
@@ -888,6 +906,18 @@ impl Transport {
                     std::thread::sleep(d);
                     continue;
                 }
+                Decision::NextHost(_) | Decision::DropHost(_) if more_hosts => {
+                    if matches!(decision, Decision::DropHost(_)) {
+                        hs.backoff
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .failure(Instant::now(), policy, policy.backoff(1));
+                    }
+                    drop(resp);
+                    drop(slot);
+                    hi += 1;
+                    continue;
+                }
                 _ => {
                     let kind = crate::transport::retry::status_error_kind(status);
                     let body = if req.method == Method::Head {
@@ -926,6 +956,39 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// Hosts to try, in order: for reads of repository content, the configured mirrors and
+    /// the registry itself, by descending `priority` (mirrors first on a tie; hosts in backoff
+    /// last); for everything else only the registry.
+    fn candidates(&self, req: &Request<'_>) -> Vec<(String, Arc<HostState>)> {
+        let upstream = self.state(&req.registry);
+        let mirrorable = matches!(req.method, Method::Get | Method::Head)
+            && matches!(req.target, Target::Repo(_));
+        let mut hosts: Vec<(String, Arc<HostState>)> = Vec::new();
+        if mirrorable {
+            for m in upstream.host.mirrors.iter().take(16) {
+                if m != &req.registry {
+                    hosts.push((m.clone(), self.state(m)));
+                }
+            }
+        }
+        if hosts.is_empty() {
+            return vec![(req.registry.clone(), upstream)];
+        }
+        hosts.push((req.registry.clone(), upstream));
+        let now = Instant::now();
+        // Stable sort: equal keys keep mirrors ahead of the upstream.
+        hosts.sort_by_key(|(_, h)| {
+            let backing_off = !h
+                .backoff
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .wait(now)
+                .is_zero();
+            (backing_off, std::cmp::Reverse(h.host.priority))
+        });
+        hosts
     }
 
     fn send_once(
