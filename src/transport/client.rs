@@ -1129,6 +1129,47 @@ enum SendError {
 mod tests {
     use super::*;
 
+    fn transport() -> Transport {
+        Transport::new(
+            TransportConfig::default(),
+            Box::new(|name: &str| {
+                let mut h = Host::new_name(name);
+                match name {
+                    "up.example" => {
+                        h.mirrors = vec!["m1.example".into(), "m2.example".into()];
+                    }
+                    "m2.example" => h.priority = 5,
+                    _ => {}
+                }
+                h
+            }),
+        )
+    }
+
+    #[test]
+    fn mirrors_only_for_reads_by_priority() {
+        let t = transport();
+        let names = |req: &Request<'_>| -> Vec<String> {
+            t.candidates(req).into_iter().map(|(n, _)| n).collect()
+        };
+        let get = Request::new(
+            Method::Get,
+            "up.example",
+            "r",
+            Target::Repo("manifests/v1".into()),
+        );
+        assert_eq!(names(&get), ["m2.example", "m1.example", "up.example"]);
+        let put = Request::new(
+            Method::Put,
+            "up.example",
+            "r",
+            Target::Repo("manifests/v1".into()),
+        );
+        assert_eq!(names(&put), ["up.example"]);
+        let ping = Request::new(Method::Get, "up.example", "", Target::Root);
+        assert_eq!(names(&ping), ["up.example"]);
+    }
+
     #[test]
     fn redaction() {
         let h = vec![
