@@ -5,6 +5,8 @@
 //! than I/O live in pure modules (`auth`, `transport::retry`, `transport::link`).
 
 mod blob;
+mod tagdelete;
+mod upload;
 
 use std::collections::HashMap;
 use std::io::Read;
