@@ -304,11 +304,13 @@ impl Upload {
     }
 
     /// Status queries made so far.
+    #[cfg(test)]
     pub fn recoveries(&self) -> u32 {
         self.recoveries
     }
 
     /// Whether the upload went chunked.
+    #[cfg(test)]
     pub fn is_chunked(&self) -> bool {
         self.chunked
     }
