@@ -652,10 +652,9 @@ pub(super) fn mount(
         upload::Action::Post => Ok(false),
         _ => {
             // 202: the registry opened an upload session instead; close it.
-            if let upload::Action::Cancel { url } = machine.input_failed(Error::new(
-                ErrorKind::Canceled,
-                "mount declined",
-            )) {
+            if let upload::Action::Cancel { url } =
+                machine.input_failed(Error::new(ErrorKind::Canceled, "mount declined"))
+            {
                 let mut cancel = Request::new(
                     Method::Delete,
                     &tgt.registry,
