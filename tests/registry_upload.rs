@@ -173,31 +173,36 @@ fn recovery_limit_gives_a_clear_error() {
 #[test]
 fn wrong_input_is_never_committed() {
     let reg = FakeRegistry::start();
-    let blob = data(200_000, 8);
-    let mut wrong = blob.clone();
-    wrong[1000] ^= 1;
-    let r = Reference::parse(&format!("{}/repo", reg.host())).unwrap();
-    for (chunk, max) in [(0, 0), (50_000, 1)] {
+    for (i, (chunk, max)) in [(0, 0), (50_000, 1)].into_iter().enumerate() {
+        // A blob of its own per round: an anonymous mount would find the previous one.
+        let blob = data(200_000, 8 + i as u8);
+        let mut wrong = blob.clone();
+        wrong[1000] ^= 1;
         let c = client(&reg.host(), chunk, max);
-        let mut rdr: &[u8] = &wrong;
-        let e = c
-            .registry()
-            .blob_put(&r, &expect(&blob), &mut rdr)
-            .unwrap_err();
+        let repo = format!("repo{i}");
+        let r = Reference::parse(&format!("{}/{repo}", reg.host())).unwrap();
+        let put = |input: &[u8]| {
+            let mut rdr: &[u8] = input;
+            let res = c.registry().blob_put(&r, &expect(&blob), &mut rdr);
+            res.expect_err(&format!("iteration {i}, input of {} bytes", input.len()))
+        };
+        let e = put(&wrong);
         assert_eq!(e.kind(), ErrorKind::DigestMismatch, "{e}");
-        // Short input.
-        let mut rdr: &[u8] = &blob[..1000];
-        let e = c
-            .registry()
-            .blob_put(&r, &expect(&blob), &mut rdr)
-            .unwrap_err();
+        let e = put(&blob[..1000]);
         assert_eq!(e.kind(), ErrorKind::ShortRead, "{e}");
         assert!(reg
-            .blob("repo", &Digest::sha256(&blob).to_string())
+            .blob(&repo, &Digest::sha256(&blob).to_string())
             .is_none());
         assert!(reg
-            .blob("repo", &Digest::sha256(&wrong).to_string())
+            .blob(&repo, &Digest::sha256(&wrong).to_string())
             .is_none());
+        assert_eq!(reg.upload_count(), 0);
+        // Input longer than its size is an error too (the registry may have stored the first
+        // `size` bytes, which are the right content for the digest).
+        let mut long = blob.clone();
+        long.extend_from_slice(b"extra");
+        let e = put(&long);
+        assert_eq!(e.kind(), ErrorKind::SizeLimit, "{e}");
         assert_eq!(reg.upload_count(), 0);
     }
 }
@@ -331,4 +336,86 @@ fn tag_delete_on_docker_registry() {
     // A missing tag is an error.
     let out = support::run(regctl_for(&h, &home).args(["tag", "rm", &format!("{h}/repo:nope")]));
     assert!(!out.status.success());
+}
+
+#[test]
+fn tag_delete_native_is_one_request() {
+    let reg = FakeRegistry::start();
+    let home = TempDir::new();
+    let h = reg.host();
+    oci_image(&reg, "repo", "t1");
+    oci_image(&reg, "repo", "t2");
+    reg.clear_requests();
+    ok(regctl_for(&h, &home).args(["tag", "rm", &format!("{h}/repo:t1")]));
+    assert_eq!(reg.tags("repo"), vec!["t2".to_string()]);
+    assert_eq!(reg.count("", "/v2/repo/"), 1);
+    assert_eq!(reg.count("DELETE", "/v2/repo/manifests/t1"), 1);
+}
+
+#[test]
+fn tag_delete_refused_says_the_tag_moved() {
+    let reg = FakeRegistry::start();
+    let home = TempDir::new();
+    let h = reg.host();
+    oci_image(&reg, "repo", "t1");
+    let old = reg.manifest("repo", "t1").unwrap();
+    reg.add_rule(
+        Rule::always(Fault::Status {
+            code: 405,
+            retry_after: None,
+        })
+        .method("DELETE")
+        .path("/manifests/"),
+    );
+    let out = support::run(regctl_for(&h, &home).args(["tag", "rm", &format!("{h}/repo:t1")]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("throw-away"), "{err}");
+    // The tag no longer names the old image: it names the labelled placeholder.
+    let (body, mt) = reg.manifest("repo", "t1").unwrap();
+    assert_ne!(body, old.0);
+    assert_eq!(mt, "application/vnd.oci.image.manifest.v1+json");
+    let m: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let cfg = reg
+        .blob("repo", m["config"]["digest"].as_str().unwrap())
+        .unwrap();
+    let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap();
+    assert_eq!(cfg["config"]["Labels"]["delete-tag"], "t1");
+}
+
+#[test]
+fn tag_delete_fallback_on_docker_media_types() {
+    let reg = FakeRegistry::start();
+    let home = TempDir::new();
+    let h = reg.host();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let cd = reg.put_blob("repo", config);
+    let m = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{cd}","size":{}}},"layers":[]}}"#,
+        config.len()
+    );
+    let dm = "application/vnd.docker.distribution.manifest.v2+json";
+    reg.put_manifest("repo", "t1", m.as_bytes(), dm);
+    reg.put_manifest("repo", "t2", m.as_bytes(), dm);
+    // Only the by-tag delete is refused.
+    reg.add_rule(
+        Rule::always(Fault::Status {
+            code: 400,
+            retry_after: None,
+        })
+        .method("DELETE")
+        .path("/manifests/t1"),
+    );
+    ok(regctl_for(&h, &home).args(["tag", "rm", &format!("{h}/repo:t1")]));
+    assert_eq!(reg.tags("repo"), vec!["t2".to_string()]);
+    assert_eq!(reg.manifest("repo", "t2").unwrap().0, m.as_bytes());
+    // The placeholder was pushed with Docker media types, then deleted by digest.
+    let put = reg
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT" && r.path == "/v2/repo/manifests/t1")
+        .expect("placeholder pushed");
+    assert_eq!(put.header("content-type"), Some(dm));
+    assert_eq!(reg.count("DELETE", "/v2/repo/manifests/sha256:"), 1);
 }

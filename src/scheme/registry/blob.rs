@@ -472,6 +472,11 @@ pub(super) fn put(
     loop {
         let (req, at) = match action {
             upload::Action::Done(d) => {
+                // The transport may stop at `Content-Length` without reading the end of the
+                // input: make sure it ends there (a mount read nothing and checks nothing).
+                if input.spool.len > 0 {
+                    input.finish().map_err(|e| e.context(ctx()))?;
+                }
                 if machine.body_cap() != cap {
                     if let Some(c) = machine.body_cap() {
                         learned_caps()
@@ -511,24 +516,25 @@ pub(super) fn put(
             }
             upload::Action::PutMonolithic { url, len } => {
                 // Streamed: the transport sends it once; a failure goes back to the machine.
-                let mut body = Whole {
-                    input: &mut input,
-                    pos: 0,
+                let reply = {
+                    let mut body = Whole {
+                        input: &mut input,
+                        pos: 0,
+                    };
+                    let mut req = Request::new(
+                        Method::Put,
+                        &r.registry,
+                        &r.repository,
+                        Target::Url(url.clone()),
+                    )
+                    .header("Content-Type", "application/octet-stream");
+                    req.priority = Priority::Blob { size: len };
+                    req.body = Body::Stream {
+                        reader: &mut body,
+                        len,
+                    };
+                    exchange(transport, req, &url)
                 };
-                let mut req = Request::new(
-                    Method::Put,
-                    &r.registry,
-                    &r.repository,
-                    Target::Url(url.clone()),
-                )
-                .header("Content-Type", "application/octet-stream");
-                req.priority = Priority::Blob { size: len };
-                req.body = Body::Stream {
-                    reader: &mut body,
-                    len,
-                };
-                let reply = exchange(transport, req, &url);
-                drop(body);
                 if let Some(e) = input.error.take() {
                     action = machine.input_failed(e);
                     continue;
