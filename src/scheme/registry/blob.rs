@@ -383,8 +383,8 @@ impl Read for Whole<'_, '_> {
     }
 }
 
-/// Request body caps learned from 413 answers, per registry, so later uploads go chunked at
-/// once instead of sending a doomed monolithic PUT.
+/// Request body caps learned from 413 answers, per registry name and process-wide, so later
+/// uploads go chunked at once instead of sending a doomed monolithic PUT (GHCR).
 fn learned_caps() -> &'static Mutex<HashMap<String, u64>> {
     static CAPS: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
     CAPS.get_or_init(|| Mutex::new(HashMap::new()))
@@ -414,9 +414,12 @@ fn error_status(e: &Error) -> u16 {
 /// Uploads a blob, driving the [`upload::Upload`] state machine: anonymous mount (a 202 session
 /// is reused), POST, monolithic PUT, chunked fallback with status recovery, cancel on failure.
 ///
-/// Input of known digest and size streams straight into the request; what was read is kept in
-/// a [`Spool`] (memory, then a temporary file) so a fallback can re-read it. Input of unknown
-/// digest or size is hashed into a temporary file first.
+/// Input of known digest and size streams straight into the request (no whole-blob buffering
+/// before sending). Because the input is a plain `Read` that cannot be re-opened, what was read
+/// is kept in a [`Spool`] (memory up to [`SPOOL_MEM`], then an unlinked temporary file) so the
+/// chunked fallback and stale-`Range` recovery can re-read it; the spool is dropped when the
+/// call returns. Input of unknown digest or size is hashed into a temporary file first (as
+/// before), and only then uploaded (no mount attempt: the caller did not name the blob).
 pub(super) fn put(
     transport: &Arc<Transport>,
     r: &Reference,
