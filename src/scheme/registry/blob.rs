@@ -1,13 +1,15 @@
 //! Blob transfers: a resumable, verified download stream and uploads.
 //!
 //! Downloads resume an interrupted body with a ranged GET (`Range: bytes=<n>-`) and refuse a
-//! response whose `Content-Range` does not start where we stopped. Uploads POST for a session,
-//! then send the whole blob in one PUT with `Content-Length`; input of unknown digest (stdin) is
-//! hashed while spooling to a temporary file first, so the PUT can name its digest.
+//! response whose `Content-Range` does not start where we stopped. Uploads are decided by the
+//! pure state machine in `upload.rs`; [`put`] only performs its actions. Input of unknown digest
+//! (stdin) is hashed while spooling to a temporary file first, so the PUT can name its digest.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::descriptor::Descriptor;
 use crate::digest::{Digest, VerifyReader};
@@ -16,6 +18,9 @@ use crate::reference::Reference;
 use crate::scheme::{BlobExpect, BlobReader};
 use crate::transport::client::{Body, Method, Request, Target, Transport};
 use crate::transport::throttle::Priority;
+use crate::url::Url;
+
+use super::upload;
 
 /// Re-requests allowed for one download before giving up.
 const MAX_RESUMES: u32 = 3;
@@ -138,15 +143,15 @@ pub(super) fn get(transport: &Arc<Transport>, r: &Reference, d: &Descriptor) -> 
     Ok(BlobReader::new(desc, Box::new(inner)).with_headers(headers))
 }
 
-/// Hashes `rdr` into an anonymous temporary file; returns the file rewound, digest and size.
-fn spool(rdr: &mut dyn Read, algo: crate::digest::Algorithm) -> Result<(File, Digest, u64)> {
-    let dir = std::env::temp_dir();
-    let path = dir.join(format!(
-        ".regclient-spool-{}-{:?}",
+/// An anonymous (already unlinked) temporary file.
+fn temp_file() -> Result<File> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        ".regclient-spool-{}-{}",
         std::process::id(),
-        std::thread::current().id()
+        COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let mut f = std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
@@ -154,6 +159,12 @@ fn spool(rdr: &mut dyn Read, algo: crate::digest::Algorithm) -> Result<(File, Di
         .map_err(|e| Error::io(e, format!("creating spool file {}", path.display())))?;
     // Unlinked at once: the data lives only as long as the handle.
     let _ = std::fs::remove_file(&path);
+    Ok(f)
+}
+
+/// Hashes `rdr` into an anonymous temporary file; returns the file rewound, digest and size.
+fn spool(rdr: &mut dyn Read, algo: crate::digest::Algorithm) -> Result<(File, Digest, u64)> {
+    let mut f = temp_file()?;
     let mut dg = algo.digester();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -174,16 +185,251 @@ fn spool(rdr: &mut dyn Read, algo: crate::digest::Algorithm) -> Result<(File, Di
     Ok((f, dg.finish(), size))
 }
 
-/// Uploads a blob: POST for a session, then one PUT with the whole body.
+/// Bytes kept in memory before the spool of a streamed input moves to a temporary file.
+const SPOOL_MEM: usize = 8 << 20;
+
+/// Everything read from the input so far, so the upload can go back to any offset (the chunked
+/// fallback after a refused monolithic PUT, a stale `Range`). Memory first, then an unlinked
+/// temporary file for larger blobs.
+struct Spool {
+    mem: Vec<u8>,
+    file: Option<File>,
+    len: u64,
+}
+
+impl Spool {
+    fn append(&mut self, data: &[u8]) -> Result<()> {
+        if self.file.is_none() && self.mem.len() + data.len() > SPOOL_MEM {
+            let mut f = temp_file()?;
+            f.write_all(&self.mem)
+                .map_err(|e| Error::io(e, "writing spool file"))?;
+            self.mem = Vec::new();
+            self.file = Some(f);
+        }
+        match &mut self.file {
+            Some(f) => {
+                f.seek(SeekFrom::End(0))
+                    .and_then(|_| f.write_all(data))
+                    .map_err(|e| Error::io(e, "writing spool file"))?;
+            }
+            None => self.mem.extend_from_slice(data),
+        }
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    /// Fills `buf` from `off` (the range must be spooled).
+    fn read_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
+        match &mut self.file {
+            Some(f) => f
+                .seek(SeekFrom::Start(off))
+                .and_then(|_| f.read_exact(buf))
+                .map_err(|e| Error::io(e, "reading spool file")),
+            None => {
+                let s = off as usize;
+                buf.copy_from_slice(&self.mem[s..s + buf.len()]);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The blob being uploaded: read once from its source (verified for digest and size at EOF),
+/// re-readable from any offset through the spool.
+struct Input<'a> {
+    src: Option<VerifyReader<&'a mut dyn Read>>,
+    spool: Spool,
+    size: u64,
+    /// The first failure reading the input (so a failed request can be told apart from it).
+    error: Option<Error>,
+}
+
+impl<'a> Input<'a> {
+    /// A source of known size and digest, read as the upload goes.
+    fn stream(rdr: &'a mut dyn Read, digest: &Digest, size: u64) -> Input<'a> {
+        Input {
+            src: Some(VerifyReader::new(rdr, Some(digest.clone()), Some(size))),
+            spool: Spool {
+                mem: Vec::new(),
+                file: None,
+                len: 0,
+            },
+            size,
+            error: None,
+        }
+    }
+
+    /// An input already spooled (and verified) in `f`.
+    fn spooled(f: File, size: u64) -> Input<'a> {
+        Input {
+            src: None,
+            spool: Spool {
+                mem: Vec::new(),
+                file: Some(f),
+                len: size,
+            },
+            size,
+            error: None,
+        }
+    }
+
+    fn note<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.error.get_or_insert_with(|| e.clone());
+        }
+        r
+    }
+
+    /// Reads new bytes from the source into `buf` (appending them to the spool).
+    fn pull(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let want = buf.len().min((self.size - self.spool.len) as usize);
+        let Some(src) = self.src.as_mut() else {
+            return Err(short(self.spool.len, self.size));
+        };
+        let n = loop {
+            match src.read(&mut buf[..want]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(e, "reading blob input")),
+            }
+        };
+        if n == 0 && want > 0 {
+            return Err(short(self.spool.len, self.size));
+        }
+        self.spool.append(&buf[..n])?;
+        Ok(n)
+    }
+
+    /// Reads the source to its end: verifies its size and digest.
+    fn finish(&mut self) -> Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        while self.spool.len < self.size {
+            let n = self.pull(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+        }
+        if let Some(mut src) = self.src.take() {
+            let mut one = [0u8; 1];
+            loop {
+                match src.read(&mut one) {
+                    Ok(0) => break,
+                    Ok(_) => {
+                        return Err(Error::new(
+                            ErrorKind::SizeLimit,
+                            format!("blob input exceeds its size of {} bytes", self.size),
+                        ))
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io(e, "reading blob input")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` with the bytes at `off`.
+    fn read_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
+        let end = off + buf.len() as u64;
+        let mut scratch = vec![0u8; 256 * 1024];
+        while self.spool.len < end {
+            let r = self.pull(&mut scratch);
+            self.note(r)?;
+        }
+        if self.spool.len == self.size {
+            let r = self.finish();
+            self.note(r)?;
+        }
+        let r = self.spool.read_at(off, buf);
+        self.note(r)
+    }
+}
+
+fn short(got: u64, size: u64) -> Error {
+    Error::new(
+        ErrorKind::ShortRead,
+        format!("short read: expected {size} bytes, got {got}"),
+    )
+}
+
+/// The whole input from byte 0, as a request body.
+struct Whole<'i, 'a> {
+    input: &'i mut Input<'a>,
+    pos: u64,
+}
+
+impl Read for Whole<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let size = self.input.size;
+        if self.pos >= size || buf.is_empty() {
+            if self.pos >= size {
+                let r = self.input.finish();
+                self.input.note(r).map_err(Error::into_io)?;
+            }
+            return Ok(0);
+        }
+        let n = buf.len().min((size - self.pos) as usize);
+        let n = if self.pos < self.input.spool.len {
+            let n = n.min((self.input.spool.len - self.pos) as usize);
+            let r = self.input.spool.read_at(self.pos, &mut buf[..n]);
+            self.input.note(r).map_err(Error::into_io)?;
+            n
+        } else {
+            let r = self.input.pull(&mut buf[..n]);
+            self.input.note(r).map_err(Error::into_io)?
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Request body caps learned from 413 answers, per registry name and process-wide, so later
+/// uploads go chunked at once instead of sending a doomed monolithic PUT (GHCR).
+fn learned_caps() -> &'static Mutex<HashMap<String, u64>> {
+    static CAPS: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
+    CAPS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The HTTP status of a failed request, read from the transport's error text ("... returned
+/// 416 ..."); 0 when there was no response.
+fn error_status(e: &Error) -> u16 {
+    let msg = e.message();
+    if let Some(i) = msg.find("returned ") {
+        let digits: String = msg[i + 9..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        if let Ok(s) = digits.parse::<u16>() {
+            return s;
+        }
+    }
+    match e.kind() {
+        ErrorKind::Unauthorized => 401,
+        ErrorKind::NotFound => 404,
+        ErrorKind::RateLimit => 429,
+        _ => 0,
+    }
+}
+
+/// Uploads a blob, driving the [`upload::Upload`] state machine: anonymous mount (a 202 session
+/// is reused), POST, monolithic PUT, chunked fallback with status recovery, cancel on failure.
+///
+/// Input of known digest and size streams straight into the request (no whole-blob buffering
+/// before sending). Because the input is a plain `Read` that cannot be re-opened, what was read
+/// is kept in a [`Spool`] (memory up to [`SPOOL_MEM`], then an unlinked temporary file) so the
+/// chunked fallback and stale-`Range` recovery can re-read it; the spool is dropped when the
+/// call returns. Input of unknown digest or size is hashed into a temporary file first (as
+/// before), and only then uploaded (no mount attempt: the caller did not name the blob).
 pub(super) fn put(
     transport: &Arc<Transport>,
     r: &Reference,
     expect: &BlobExpect,
     rdr: &mut dyn Read,
 ) -> Result<Descriptor> {
-    let mut spooled;
-    let (digest, size, input): (Digest, u64, &mut dyn Read) = match (&expect.digest, expect.size) {
-        (Some(d), Some(s)) => (d.clone(), s, rdr),
+    // Like regclient, only a caller that names the blob gets the (anonymous) mount attempt.
+    let mut mount = upload::MountFrom::Anonymous;
+    let (digest, size, mut input) = match (&expect.digest, expect.size) {
+        (Some(d), Some(s)) => (d.clone(), s, Input::stream(rdr, d, s)),
         _ => {
             let algo = expect
                 .digest
@@ -199,99 +445,236 @@ pub(super) fn put(
                     ));
                 }
             }
-            spooled = f;
-            (d, s, &mut spooled)
+            if expect.digest.is_none() {
+                mount = upload::MountFrom::None;
+            }
+            (d, s, Input::spooled(f, s))
         }
     };
     let ctx = || format!("putting blob {digest} to {}", r.repo_name());
-    let mut post = Request::new(
-        Method::Post,
-        &r.registry,
-        &r.repository,
-        Target::Repo("blobs/uploads/".to_string()),
-    );
-    post.priority = Priority::Query;
-    let resp = transport.send(post).map_err(|e| e.context(ctx()))?;
-    let loc = resp.header("location").map(str::to_string).ok_or_else(|| {
-        Error::new(
-            ErrorKind::HttpStatus,
-            "location header missing in upload response",
-        )
-        .context(ctx())
-    })?;
-    let mut url = resp.url.join(&loc).map_err(|e| e.context(ctx()))?;
-    drop(resp);
-    url.append_query("digest", &digest.to_string());
-    let mut verify = VerifyReader::new(input, Some(digest.clone()), Some(size));
-    let mut req = Request::new(
-        Method::Put,
-        &r.registry,
-        &r.repository,
-        Target::Url(url.clone()),
-    )
-    .header("Content-Type", "application/octet-stream");
-    req.priority = Priority::Blob { size };
-    req.body = Body::Stream {
-        reader: &mut verify,
-        len: size,
-    };
-    match transport.send(req) {
-        Ok(_) => Ok(Descriptor {
-            media_type: expect.media_type.clone(),
-            digest,
-            size: size as i64,
-            ..Default::default()
-        }),
-        Err(e) => {
-            // Cancel the session; its own failure changes nothing for the caller.
-            let mut cancel =
-                Request::new(Method::Delete, &r.registry, &r.repository, Target::Url(url));
-            cancel.expect_failure = true;
-            let _ = transport.send(cancel);
-            Err(e.context(ctx()))
-        }
+    let host = transport.host(&r.registry);
+    let cap = learned_caps()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&r.registry)
+        .copied();
+    let mut machine = upload::Upload::new(upload::Config {
+        digest: digest.clone(),
+        size,
+        media_type: expect.media_type.clone(),
+        blob_chunk: host.blob_chunk,
+        blob_max: host.blob_max,
+        rewindable: true,
+        mount,
+        body_cap: cap,
+    });
+    let placeholder = Url::parse(&format!("http://{}/v2/", r.registry))
+        .or_else(|_| Url::parse("http://registry.invalid/v2/"))?;
+    let mut action = machine.start();
+    let mut chunk: Vec<u8> = Vec::new();
+    loop {
+        let (req, at) = match action {
+            upload::Action::Done(d) => {
+                // The transport may stop at `Content-Length` without reading the end of the
+                // input: make sure it ends there (a mount read nothing and checks nothing).
+                if input.spool.len > 0 {
+                    input.finish().map_err(|e| e.context(ctx()))?;
+                }
+                if machine.body_cap() != cap {
+                    if let Some(c) = machine.body_cap() {
+                        learned_caps()
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(r.registry.clone(), c);
+                    }
+                }
+                return Ok(d);
+            }
+            upload::Action::Failed(e) => return Err(e.context(ctx())),
+            upload::Action::Mount { digest, from } => {
+                let mut req = Request::new(
+                    Method::Post,
+                    &r.registry,
+                    &r.repository,
+                    Target::Repo("blobs/uploads/".to_string()),
+                )
+                .query("mount", &digest.to_string());
+                if let Some(f) = &from {
+                    req = req.query("from", f);
+                    req.extra_scopes.push(format!("repository:{f}:pull"));
+                }
+                req.expect_failure = true;
+                req.priority = Priority::Query;
+                (req, placeholder.clone())
+            }
+            upload::Action::Post => {
+                let mut req = Request::new(
+                    Method::Post,
+                    &r.registry,
+                    &r.repository,
+                    Target::Repo("blobs/uploads/".to_string()),
+                );
+                req.priority = Priority::Query;
+                (req, placeholder.clone())
+            }
+            upload::Action::PutMonolithic { url, len } => {
+                // Streamed: the transport sends it once; a failure goes back to the machine.
+                let reply = {
+                    let mut body = Whole {
+                        input: &mut input,
+                        pos: 0,
+                    };
+                    let mut req = Request::new(
+                        Method::Put,
+                        &r.registry,
+                        &r.repository,
+                        Target::Url(url.clone()),
+                    )
+                    .header("Content-Type", "application/octet-stream");
+                    req.priority = Priority::Blob { size: len };
+                    req.body = Body::Stream {
+                        reader: &mut body,
+                        len,
+                    };
+                    exchange(transport, req, &url)
+                };
+                if let Some(e) = input.error.take() {
+                    action = machine.input_failed(e);
+                    continue;
+                }
+                action = machine.step(reply);
+                continue;
+            }
+            upload::Action::Patch { url, start, end } => {
+                let len = (end - start + 1) as usize;
+                chunk.resize(len, 0);
+                if let Err(e) = input.read_at(start, &mut chunk) {
+                    action = machine.input_failed(e);
+                    continue;
+                }
+                let mut req = Request::new(
+                    Method::Patch,
+                    &r.registry,
+                    &r.repository,
+                    Target::Url(url.clone()),
+                )
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Range", &format!("{start}-{end}"));
+                req.priority = Priority::Blob { size };
+                req.body = Body::Bytes(&chunk);
+                let reply = exchange(transport, req, &url);
+                action = machine.step(reply);
+                continue;
+            }
+            upload::Action::PutFinal { url } => {
+                // Everything was read: the input must match its digest and size before the
+                // registry is asked to commit it.
+                let r2 = input.finish();
+                if let Err(e) = input.note(r2) {
+                    action = machine.input_failed(e);
+                    continue;
+                }
+                let mut req = Request::new(
+                    Method::Put,
+                    &r.registry,
+                    &r.repository,
+                    Target::Url(url.clone()),
+                );
+                req.priority = Priority::Query;
+                (req, url)
+            }
+            upload::Action::GetStatus { url } => {
+                let mut req = Request::new(
+                    Method::Get,
+                    &r.registry,
+                    &r.repository,
+                    Target::Url(url.clone()),
+                );
+                req.priority = Priority::Query;
+                (req, url)
+            }
+            upload::Action::Cancel { url } => {
+                let mut req = Request::new(
+                    Method::Delete,
+                    &r.registry,
+                    &r.repository,
+                    Target::Url(url.clone()),
+                );
+                req.expect_failure = true;
+                req.priority = Priority::Query;
+                (req, url)
+            }
+        };
+        let reply = exchange(transport, req, &at);
+        action = machine.step(reply);
     }
 }
 
-/// Mounts a blob from another repository of the same registry; `false` when declined.
+/// Sends one request and summarises the answer for the machine.
+fn exchange(transport: &Transport, req: Request<'_>, at: &Url) -> upload::Reply {
+    match transport.send(req) {
+        Ok(resp) => upload::Reply::from_headers(resp.status, resp.url.clone(), &resp.headers),
+        Err(e) => upload::Reply::failure(error_status(&e), at.clone(), e),
+    }
+}
+
+/// Mounts a blob from another repository of the same registry; `false` when declined. A 202
+/// session the registry opens instead is cancelled (the caller then copies the bytes through
+/// [`put`], which opens its own).
 pub(super) fn mount(
     transport: &Arc<Transport>,
     src: &Reference,
     tgt: &Reference,
     d: &Descriptor,
 ) -> Result<bool> {
+    let mut machine = upload::Upload::new(upload::Config {
+        digest: d.digest.clone(),
+        size: u64::try_from(d.size).unwrap_or(0),
+        media_type: d.media_type.clone(),
+        blob_chunk: 0,
+        blob_max: 0,
+        rewindable: false,
+        mount: upload::MountFrom::Repo(src.repository.clone()),
+        body_cap: None,
+    });
+    let upload::Action::Mount { digest, from } = machine.start() else {
+        return Ok(false);
+    };
     let mut req = Request::new(
         Method::Post,
         &tgt.registry,
         &tgt.repository,
         Target::Repo("blobs/uploads/".to_string()),
     )
-    .query("mount", &d.digest.to_string())
-    .query("from", &src.repository);
-    req.extra_scopes
-        .push(format!("repository:{}:pull", src.repository));
+    .query("mount", &digest.to_string());
+    if let Some(f) = &from {
+        req = req.query("from", f);
+        req.extra_scopes.push(format!("repository:{f}:pull"));
+    }
     req.expect_failure = true;
     req.priority = Priority::Query;
-    let resp = match transport.send(req) {
-        Ok(r) => r,
-        Err(_) => return Ok(false),
-    };
-    if resp.status == 201 {
-        return Ok(true);
-    }
-    // 202: the registry opened an upload session instead; close it.
-    if let Some(loc) = resp.header("location") {
-        if let Ok(url) = resp.url.join(loc) {
-            let mut cancel = Request::new(
-                Method::Delete,
-                &tgt.registry,
-                &tgt.repository,
-                Target::Url(url),
-            );
-            cancel.expect_failure = true;
-            drop(resp);
-            let _ = transport.send(cancel);
+    let placeholder = Url::parse(&format!("http://{}/v2/", tgt.registry))
+        .or_else(|_| Url::parse("http://registry.invalid/v2/"))?;
+    let reply = exchange(transport, req, &placeholder);
+    match machine.step(reply) {
+        upload::Action::Done(_) => Ok(true),
+        upload::Action::Post => Ok(false),
+        _ => {
+            // 202: the registry opened an upload session instead; close it.
+            if let upload::Action::Cancel { url } =
+                machine.input_failed(Error::new(ErrorKind::Canceled, "mount declined"))
+            {
+                let mut cancel = Request::new(
+                    Method::Delete,
+                    &tgt.registry,
+                    &tgt.repository,
+                    Target::Url(url),
+                );
+                cancel.expect_failure = true;
+                cancel.priority = Priority::Query;
+                let _ = transport.send(cancel);
+            }
+            Ok(false)
         }
     }
-    Ok(false)
 }

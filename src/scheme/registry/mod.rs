@@ -5,6 +5,8 @@
 //! than I/O live in pure modules (`auth`, `transport::retry`, `transport::link`).
 
 mod blob;
+mod tagdelete;
+mod upload;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -447,27 +449,7 @@ impl Scheme for Registry {
     }
 
     fn tag_delete(&self, r: &Reference) -> Result<()> {
-        if r.tag.is_empty() {
-            return Err(Error::new(
-                ErrorKind::MissingTagOrDigest,
-                format!("tag delete of {} needs a tag", r.common_name()),
-            ));
-        }
-        let mut req = self.req(Method::Delete, r, format!("manifests/{}", r.tag));
-        req.expect_failure = true;
-        match self.transport.send(req) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(e),
-            Err(e) => Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "registry {} refused to delete tag {}: {}",
-                    r.registry,
-                    r.tag,
-                    e.message()
-                ),
-            )),
-        }
+        tagdelete::tag_delete(self, r)
     }
 
     fn referrers_api(&self, r: &Reference, subject: &Digest) -> Result<Option<Manifest>> {
