@@ -103,6 +103,8 @@ struct Inner {
     /// Outermost last: `context()` pushes.
     context: Vec<String>,
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    /// The HTTP status that caused the error, when a registry answered.
+    status: Option<u16>,
 }
 
 /// The library's result alias.
@@ -116,7 +118,33 @@ impl Error {
             message: message.into(),
             context: Vec::new(),
             source: None,
+            status: None,
         }))
+    }
+
+    /// Records the HTTP status that caused this error.
+    pub fn with_status(self, status: u16) -> Error {
+        let mut inner = self.into_inner();
+        inner.status = Some(status);
+        Error(Arc::new(inner))
+    }
+
+    /// The HTTP status that caused this error, when a registry answered.
+    pub fn status(&self) -> Option<u16> {
+        self.0.status
+    }
+
+    fn into_inner(self) -> Inner {
+        match Arc::try_unwrap(self.0) {
+            Ok(inner) => inner,
+            Err(arc) => Inner {
+                kind: arc.kind,
+                message: arc.message.clone(),
+                context: arc.context.clone(),
+                source: arc.source.clone(),
+                status: arc.status,
+            },
+        }
     }
 
     /// An I/O error, classified (a missing file is `NotFound`).
@@ -134,6 +162,7 @@ impl Error {
             message: err.to_string(),
             context: vec![what.into()],
             source: Some(Arc::new(err)),
+            status: None,
         }))
     }
 
@@ -149,15 +178,7 @@ impl Error {
 
     /// Adds a frame of context ("reading index.json of ocidir://x").
     pub fn context(self, ctx: impl Into<String>) -> Error {
-        let mut inner = match Arc::try_unwrap(self.0) {
-            Ok(inner) => inner,
-            Err(arc) => Inner {
-                kind: arc.kind,
-                message: arc.message.clone(),
-                context: arc.context.clone(),
-                source: arc.source.clone(),
-            },
-        };
+        let mut inner = self.into_inner();
         inner.context.push(ctx.into());
         Error(Arc::new(inner))
     }
@@ -229,6 +250,7 @@ impl From<std::io::Error> for Error {
             message: err.to_string(),
             context: Vec::new(),
             source: Some(Arc::new(err)),
+            status: None,
         }))
     }
 }

@@ -139,6 +139,15 @@ fn body_cap_413_goes_chunked_within_the_cap() {
     reg.faults().body_cap = Some(GHCR_BODY_CAP);
     let c = client(&reg.host(), 8 << 20, 0);
     let blob = data(10 << 20, 5);
+    // A streamed blob larger than the replay window cannot go back after the refused
+    // monolithic PUT: the first attempt fails cleanly (nothing stored), and the retry that a
+    // caller makes (the copy engine does it itself) goes chunked within the learned cap.
+    let first = put(&c, &reg.host(), "repo", &blob).unwrap_err();
+    assert!(first.to_string().contains("413"), "{first}");
+    assert!(reg
+        .blob("repo", &Digest::sha256(&blob).to_string())
+        .is_none());
+    reg.clear_requests();
     put(&c, &reg.host(), "repo", &blob).unwrap();
     assert_stored(&reg, "repo", &blob);
     let p = patches(&reg);
@@ -418,4 +427,35 @@ fn tag_delete_fallback_on_docker_media_types() {
         .expect("placeholder pushed");
     assert_eq!(put.header("content-type"), Some(dm));
     assert_eq!(reg.count("DELETE", "/v2/repo/manifests/sha256:"), 1);
+}
+
+#[test]
+fn copy_retries_a_large_blob_after_a_body_cap() {
+    // A layout blob larger than the upload's replay window, copied to a registry that caps
+    // request bodies: the copy engine re-reads the source once and the retry goes chunked.
+    let reg = FakeRegistry::start();
+    reg.faults().body_cap = Some(GHCR_BODY_CAP);
+    let c = client(&reg.host(), 0, 0);
+    let tmp = TempDir::new();
+    let layout = Reference::parse(&format!("ocidir://{}/l", tmp.path().display())).unwrap();
+    let blob = data(12 << 20, 9);
+    let mut rdr: &[u8] = &blob;
+    let desc = c
+        .scheme(&layout)
+        .unwrap()
+        .blob_put(&layout, &expect(&blob), &mut rdr)
+        .unwrap();
+    let tgt = Reference::parse(&format!("{}/copied", reg.host())).unwrap();
+    let moved = regclient::copy::blob_copy(
+        c.scheme(&layout).unwrap(),
+        &layout,
+        c.scheme(&tgt).unwrap(),
+        &tgt,
+        &desc,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(moved);
+    assert_stored(&reg, "copied", &blob);
+    assert!(patches(&reg).iter().all(|&n| n <= GHCR_BODY_CAP));
 }

@@ -84,12 +84,53 @@ pub(crate) fn copy_blob(
         });
         return Ok(Outcome::Mounted);
     }
+    // One retry for failures on the target side (a refused monolithic PUT of a large blob,
+    // a dropped connection): the upload cannot go back in a stream it already sent, so the
+    // source is read again from the start, and the target scheme now knows its limits.
+    let mut attempt = 0;
+    let done = loop {
+        attempt += 1;
+        match stream_once(src_scheme, src, tgt_scheme, tgt, desc, progress, abort) {
+            Ok(n) => break n,
+            Err((e, target_side))
+                if target_side
+                    && attempt < 2
+                    && !abort.is_some_and(|a| a.load(std::sync::atomic::Ordering::Relaxed))
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::Network | ErrorKind::HttpStatus | ErrorKind::Unsupported
+                    ) =>
+            {
+                continue
+            }
+            Err((e, _)) => return Err(e),
+        }
+    };
+    progress(&Event::Finished {
+        digest: desc.digest.clone(),
+        size: desc.size,
+        mounted: false,
+    });
+    Ok(Outcome::Copied(done))
+}
+
+/// Streams the blob once; on failure says whether the target side failed (worth a retry).
+fn stream_once(
+    src_scheme: &dyn Scheme,
+    src: &Reference,
+    tgt_scheme: &dyn Scheme,
+    tgt: &Reference,
+    desc: &Descriptor,
+    progress: &(dyn Fn(&Event) + Sync),
+    abort: Option<&AtomicBool>,
+) -> std::result::Result<u64, (Error, bool)> {
     let inner: Box<dyn Read + Send> = match desc.embedded_data() {
         Some(data) => Box::new(Cursor::new(data)),
         None => Box::new(
             src_scheme
                 .blob_get(src, desc)
-                .with_context(|| format!("reading from {}", src.repo_name()))?,
+                .with_context(|| format!("reading from {}", src.repo_name()))
+                .map_err(|e| (e, false))?,
         ),
     };
     let mut rdr = ProgressReader {
@@ -106,31 +147,36 @@ pub(crate) fn copy_blob(
     let put = tgt_scheme.blob_put(tgt, &BlobExpect::from_descriptor(desc), &mut rdr);
     if let Some(e) = rdr.source_err.take() {
         // The target only saw a failing stream; name the side that failed.
-        return Err(e.context(format!("reading from {}", src.repo_name())));
+        return Err((
+            e.context(format!("reading from {}", src.repo_name())),
+            false,
+        ));
     }
-    put.with_context(|| format!("writing to {}", tgt.repo_name()))?;
+    put.with_context(|| format!("writing to {}", tgt.repo_name()))
+        .map_err(|e| (e, true))?;
     // A target that stopped at the expected size never let the source reader verify the
     // digest at EOF; one more read does.
     let mut probe = [0u8; 1];
     match rdr.read(&mut probe) {
         Ok(0) => {}
         Ok(_) => {
-            return Err(Error::new(
-                ErrorKind::SizeLimit,
-                format!("blob {} is longer than {} bytes", desc.digest, desc.size),
+            return Err((
+                Error::new(
+                    ErrorKind::SizeLimit,
+                    format!("blob {} is longer than {} bytes", desc.digest, desc.size),
+                ),
+                false,
             ))
         }
         Err(e) => {
             let e: Error = e.into();
-            return Err(e.context(format!("reading from {}", src.repo_name())));
+            return Err((
+                e.context(format!("reading from {}", src.repo_name())),
+                false,
+            ));
         }
     }
-    progress(&Event::Finished {
-        digest: desc.digest.clone(),
-        size: desc.size,
-        mounted: false,
-    });
-    Ok(Outcome::Copied(rdr.done))
+    Ok(rdr.done)
 }
 
 /// Counts bytes, reports progress and stops when the copy was aborted.

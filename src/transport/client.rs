@@ -887,7 +887,8 @@ impl Transport {
                                     req.registry,
                                     e.message()
                                 ),
-                            ))
+                            )
+                            .with_status(status))
                         }
                     }
                 }
@@ -952,7 +953,8 @@ impl Transport {
                                 format!(": {text}")
                             }
                         ),
-                    ));
+                    )
+                    .with_status(status));
                 }
             }
         }

@@ -5,11 +5,11 @@
 //! pure state machine in `upload.rs`; [`put`] only performs its actions. Input of unknown digest
 //! (stdin) is hashed while spooling to a temporary file first, so the PUT can name its digest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crate::descriptor::Descriptor;
 use crate::digest::{Digest, VerifyReader};
@@ -185,40 +185,59 @@ fn spool(rdr: &mut dyn Read, algo: crate::digest::Algorithm) -> Result<(File, Di
     Ok((f, dg.finish(), size))
 }
 
-/// Bytes kept in memory before the spool of a streamed input moves to a temporary file.
+/// How much of a streamed input is kept for going back (the chunked fallback after a refused
+/// monolithic PUT, a stale `Range`): small blobs whole, large ones only a window behind the
+/// current position. Larger blobs are never copied to disk: when an upload of one must go
+/// further back than the window, it fails and the caller re-reads the source (the copy engine
+/// retries a failed blob once), by then knowing the registry's limits.
 const SPOOL_MEM: usize = 8 << 20;
 
-/// Everything read from the input so far, so the upload can go back to any offset (the chunked
-/// fallback after a refused monolithic PUT, a stale `Range`). Memory first, then an unlinked
-/// temporary file for larger blobs.
+/// What was read from the input: all of it (memory, or a temporary file for spooled stdin), or
+/// a window of the most recent bytes.
 struct Spool {
-    mem: Vec<u8>,
+    mem: VecDeque<u8>,
+    /// Offset of `mem[0]` in the input.
+    base: u64,
     file: Option<File>,
     len: u64,
+    /// Keep at most this many bytes in memory, dropping the oldest (None: keep everything).
+    window: Option<usize>,
 }
 
 impl Spool {
-    fn append(&mut self, data: &[u8]) -> Result<()> {
-        if self.file.is_none() && self.mem.len() + data.len() > SPOOL_MEM {
-            let mut f = temp_file()?;
-            f.write_all(&self.mem)
-                .map_err(|e| Error::io(e, "writing spool file"))?;
-            self.mem = Vec::new();
-            self.file = Some(f);
+    fn new(window: Option<usize>) -> Spool {
+        Spool {
+            mem: VecDeque::new(),
+            base: 0,
+            file: None,
+            len: 0,
+            window,
         }
+    }
+
+    fn append(&mut self, data: &[u8]) -> Result<()> {
         match &mut self.file {
             Some(f) => {
                 f.seek(SeekFrom::End(0))
                     .and_then(|_| f.write_all(data))
                     .map_err(|e| Error::io(e, "writing spool file"))?;
             }
-            None => self.mem.extend_from_slice(data),
+            None => {
+                self.mem.extend(data);
+                if let Some(w) = self.window {
+                    if self.mem.len() > w {
+                        let excess = self.mem.len() - w;
+                        self.mem.drain(..excess);
+                        self.base += excess as u64;
+                    }
+                }
+            }
         }
         self.len += data.len() as u64;
         Ok(())
     }
 
-    /// Fills `buf` from `off` (the range must be spooled).
+    /// Fills `buf` from `off` (the range must be spooled and still in the window).
     fn read_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
         match &mut self.file {
             Some(f) => f
@@ -226,8 +245,20 @@ impl Spool {
                 .and_then(|_| f.read_exact(buf))
                 .map_err(|e| Error::io(e, "reading spool file")),
             None => {
-                let s = off as usize;
-                buf.copy_from_slice(&self.mem[s..s + buf.len()]);
+                if off < self.base {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "cannot go back to byte {off} of a streamed blob (kept from byte {})",
+                            self.base
+                        ),
+                    ));
+                }
+                let s = (off - self.base) as usize;
+                let n = buf.len();
+                for (dst, src) in buf.iter_mut().zip(self.mem.range(s..s + n)) {
+                    *dst = *src;
+                }
                 Ok(())
             }
         }
@@ -249,11 +280,7 @@ impl<'a> Input<'a> {
     fn stream(rdr: &'a mut dyn Read, digest: &Digest, size: u64) -> Input<'a> {
         Input {
             src: Some(VerifyReader::new(rdr, Some(digest.clone()), Some(size))),
-            spool: Spool {
-                mem: Vec::new(),
-                file: None,
-                len: 0,
-            },
+            spool: Spool::new((size > SPOOL_MEM as u64).then_some(SPOOL_MEM)),
             size,
             error: None,
         }
@@ -264,9 +291,9 @@ impl<'a> Input<'a> {
         Input {
             src: None,
             spool: Spool {
-                mem: Vec::new(),
                 file: Some(f),
                 len: size,
+                ..Spool::new(None)
             },
             size,
             error: None,
@@ -383,32 +410,27 @@ impl Read for Whole<'_, '_> {
     }
 }
 
-/// Request body caps learned from 413 answers, per registry name and process-wide, so later
-/// uploads go chunked at once instead of sending a doomed monolithic PUT (GHCR).
-fn learned_caps() -> &'static Mutex<HashMap<String, u64>> {
-    static CAPS: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
-    CAPS.get_or_init(|| Mutex::new(HashMap::new()))
+fn remember_cap(
+    caps: &Mutex<HashMap<String, u64>>,
+    registry: &str,
+    old: Option<u64>,
+    new: Option<u64>,
+) {
+    if let (Some(c), true) = (new, new != old) {
+        caps.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(registry.to_string(), c);
+    }
 }
 
-/// The HTTP status of a failed request, read from the transport's error text ("... returned
-/// 416 ..."); 0 when there was no response.
+/// The HTTP status of a failed request; 0 when there was no response.
 fn error_status(e: &Error) -> u16 {
-    let msg = e.message();
-    if let Some(i) = msg.find("returned ") {
-        let digits: String = msg[i + 9..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
-        if let Ok(s) = digits.parse::<u16>() {
-            return s;
-        }
-    }
-    match e.kind() {
+    e.status().unwrap_or(match e.kind() {
         ErrorKind::Unauthorized => 401,
         ErrorKind::NotFound => 404,
         ErrorKind::RateLimit => 429,
         _ => 0,
-    }
+    })
 }
 
 /// Uploads a blob, driving the [`upload::Upload`] state machine: anonymous mount (a 202 session
@@ -422,6 +444,7 @@ fn error_status(e: &Error) -> u16 {
 /// before), and only then uploaded (no mount attempt: the caller did not name the blob).
 pub(super) fn put(
     transport: &Arc<Transport>,
+    caps: &Mutex<HashMap<String, u64>>,
     r: &Reference,
     expect: &BlobExpect,
     rdr: &mut dyn Read,
@@ -453,7 +476,7 @@ pub(super) fn put(
     };
     let ctx = || format!("putting blob {digest} to {}", r.repo_name());
     let host = transport.host(&r.registry);
-    let cap = learned_caps()
+    let cap = caps
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(&r.registry)
@@ -464,7 +487,7 @@ pub(super) fn put(
         media_type: expect.media_type.clone(),
         blob_chunk: host.blob_chunk,
         blob_max: host.blob_max,
-        rewindable: true,
+        rewindable: input.spool.window.is_none(),
         mount,
         body_cap: cap,
     });
@@ -480,17 +503,14 @@ pub(super) fn put(
                 if input.spool.len > 0 {
                     input.finish().map_err(|e| e.context(ctx()))?;
                 }
-                if machine.body_cap() != cap {
-                    if let Some(c) = machine.body_cap() {
-                        learned_caps()
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(r.registry.clone(), c);
-                    }
-                }
+                remember_cap(caps, &r.registry, cap, machine.body_cap());
                 return Ok(d);
             }
-            upload::Action::Failed(e) => return Err(e.context(ctx())),
+            upload::Action::Failed(e) => {
+                // A failed upload still taught us the limit; the caller's retry uses it.
+                remember_cap(caps, &r.registry, cap, machine.body_cap());
+                return Err(e.context(ctx()));
+            }
             upload::Action::Mount { digest, from } => {
                 let mut req = Request::new(
                     Method::Post,
@@ -546,6 +566,10 @@ pub(super) fn put(
                 continue;
             }
             upload::Action::Patch { url, start, end } => {
+                // The window behind the current position must hold at least one chunk.
+                if let Some(w) = input.spool.window.as_mut() {
+                    *w = (*w).max(machine.chunk_size() as usize);
+                }
                 let len = (end - start + 1) as usize;
                 chunk.resize(len, 0);
                 if let Err(e) = input.read_at(start, &mut chunk) {

@@ -52,6 +52,9 @@ pub struct Registry {
     fallback_lock: Mutex<()>,
     /// Repositories known to lack the referrers API.
     no_referrers_api: Mutex<HashMap<String, Instant>>,
+    /// Largest request body each registry accepted (learned from a 413), so later uploads
+    /// go straight to chunks that fit.
+    body_caps: Mutex<HashMap<String, u64>>,
 }
 
 fn accept() -> String {
@@ -83,6 +86,7 @@ impl Registry {
             transport,
             fallback_lock: Mutex::new(()),
             no_referrers_api: Mutex::new(HashMap::new()),
+            body_caps: Mutex::new(HashMap::new()),
         }
     }
 
@@ -365,7 +369,7 @@ impl Scheme for Registry {
         expect: &BlobExpect,
         rdr: &mut dyn Read,
     ) -> Result<Descriptor> {
-        blob::put(&self.transport, r, expect, rdr)
+        blob::put(&self.transport, &self.body_caps, r, expect, rdr)
     }
 
     fn blob_mount(&self, src: &Reference, tgt: &Reference, d: &Descriptor) -> Result<bool> {

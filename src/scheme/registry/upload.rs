@@ -363,11 +363,13 @@ impl Upload {
                     return self.done();
                 }
                 let err = reply_error(&reply, "monolithic upload");
-                if is_auth(&reply) || !self.cfg.rewindable {
-                    return self.fail(err);
-                }
+                // Learn the cap even when this upload cannot fall back: the caller's retry
+                // then goes chunked at once.
                 if reply.status == 413 {
                     self.cap = Some(self.cap.unwrap_or(BODY_CAP_GUESS).min(BODY_CAP_GUESS));
+                }
+                if is_auth(&reply) || !self.cfg.rewindable {
+                    return self.fail(err);
                 }
                 self.chunked = true;
                 self.offset = 0;
