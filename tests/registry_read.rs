@@ -114,8 +114,7 @@ fn manifest_head_prints_the_digest_with_exactly_one_request() {
     );
     let last = log
         .lines()
-        .filter(|l| l.contains(" /v2/"))
-        .last()
+        .rfind(|l| l.contains(" /v2/"))
         .expect("a request line");
     assert!(last.contains("\"HEAD /v2/repo/manifests/v2 "), "{last}");
 }
