@@ -514,3 +514,113 @@ fn trace_logs_requests_but_never_credentials() {
     assert!(err.contains("status=401"), "{err}");
     assert!(!err.contains(pass) && !err.contains(&b64), "{err}");
 }
+
+#[test]
+#[ignore = "not implemented yet: regctl repo ls (unknown command)"]
+fn repo_ls_lists_the_catalog() {
+    let Some(fx) = Fixture::start() else { return };
+    ok(fx
+        .rc()
+        .args(["image", "copy", &fx.local("b1"), &fx.r("other/base:b1")]));
+    let repos = fx.out(&["repo", "ls", &fx.reg.host]);
+    assert_eq!(lines(&repos), vec!["other/base", "repo"]);
+    let limited = fx.out(&["repo", "ls", "--limit", "1", &fx.reg.host]);
+    assert_eq!(lines(&limited), vec!["other/base"]);
+}
+
+#[test]
+fn artifact_tree_shows_referrers() {
+    let Some(fx) = Fixture::start() else { return };
+    let tree = fx.out(&["artifact", "tree", &fx.r("repo:v2")]);
+    assert!(tree.contains("Referrers"), "{tree}");
+    assert!(tree.contains("application/example.sbom"), "{tree}");
+    assert!(tree.contains("application/example.arms"), "{tree}");
+}
+
+#[test]
+#[ignore = "not implemented yet: regctl image get-file (unknown command)"]
+fn image_get_file_from_the_registry() {
+    let Some(fx) = Fixture::start() else { return };
+    let args = |r: String| {
+        vec![
+            "image".to_string(),
+            "get-file".to_string(),
+            "--platform".to_string(),
+            "linux/amd64".to_string(),
+            r,
+            "base.txt".to_string(),
+        ]
+    };
+    let base = ok(fx.rc().args(args(fx.r("repo:v2"))));
+    let want = ok(fx.rc().args(args(fx.local("v2"))));
+    assert_eq!(base, want);
+    assert!(!base.trim().is_empty());
+}
+
+#[test]
+#[ignore = "not implemented yet: regctl image export (unknown command)"]
+fn image_export_from_the_registry() {
+    let Some(fx) = Fixture::start() else { return };
+    let tar_path = fx.tmp.join("v2.tar");
+    ok(fx.rc().args([
+        "image",
+        "export",
+        "--platform",
+        "linux/amd64",
+        &fx.r("repo:v2"),
+        &tar_path.display().to_string(),
+    ]));
+    let mut archive = tar::Archive::new(fs::File::open(&tar_path).expect("open export"));
+    let names: Vec<String> = archive
+        .entries()
+        .expect("tar entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .display()
+                .to_string()
+        })
+        .collect();
+    for want in ["index.json", "oci-layout", "manifest.json"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+    }
+    assert!(names.iter().any(|n| n.starts_with("blobs/sha256/")));
+}
+
+#[test]
+fn host_settings_path_prefix_and_hostname() {
+    let Some(fx) = Fixture::start() else { return };
+    ok(fx
+        .rc()
+        .args(["image", "copy", &fx.local("v2"), &fx.r("mirror/ns/repo:v2")]));
+    // pathPrefix: `<host>/repo` is served from `/v2/mirror/ns/repo`.
+    write_regctl_config(
+        &fx.tmp,
+        &json!({"hosts": {fx.reg.host.clone(): {"tls": "disabled", "pathPrefix": "/mirror/ns/"}}}),
+    );
+    let tags = fx.out(&["tag", "ls", &fx.r("repo")]);
+    assert_eq!(lines(&tags), vec!["v2"]);
+    let log = fx.reg.settled_log();
+    assert!(
+        log.contains("\"GET /v2/mirror/ns/repo/tags/list"),
+        "pathPrefix not applied"
+    );
+    let digest = fx.out(&["image", "digest", &fx.r("repo:v2")]);
+    let want = fx.out(&["image", "digest", &fx.local("v2")]);
+    assert_eq!(digest.trim(), want.trim());
+
+    // hostname: a name that only exists in the config, connecting to the registry.
+    let alias = "registry.regclient-test.invalid:5000";
+    write_regctl_config(
+        &fx.tmp,
+        &json!({"hosts": {alias: {"tls": "disabled", "hostname": fx.reg.host.clone()}}}),
+    );
+    let digest = fx.out(&["image", "digest", &format!("{alias}/repo:v2")]);
+    assert_eq!(digest.trim(), want.trim());
+    let pretty = fx.out(&["manifest", "get", &format!("{alias}/repo:v2")]);
+    assert!(
+        pretty.contains(&format!("{alias}/repo")),
+        "refs keep the configured name: {pretty}"
+    );
+}
