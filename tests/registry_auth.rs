@@ -149,11 +149,12 @@ server=$(cat)
 echo "$1 $server" >> '{log}'
 case "$1" in
 get) printf '{{"ServerURL":"%s","Username":"{USER}","Secret":"{PASS}"}}' "$server" ;;
-list) printf '{{}}' ;;
+list) if [ -f '{list}' ]; then cat '{list}'; else printf '{{}}'; fi ;;
 *) echo "unsupported $1" >&2; exit 1 ;;
 esac
 "#,
-        log = log.display()
+        log = log.display(),
+        list = tmp.join("helper-list.json").display()
     );
     let path = bin.join("docker-credential-test");
     fs::write(&path, script).expect("write helper");
@@ -212,6 +213,45 @@ fn credentials_from_a_helper_named_in_the_regctl_config() {
     let (code, _, err) =
         run_text(regctl_isolated(&tmp).args(["tag", "ls", &format!("{}/repo", reg.host)]));
     assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn credentials_from_a_docker_creds_store() {
+    let tmp = TempDir::new();
+    let Some(reg) = basic_registry(&tmp) else {
+        return;
+    };
+    plain_http_config(&tmp, &reg.host);
+    let path = write_helper(&tmp);
+    fs::write(
+        tmp.join("helper-list.json"),
+        json!({reg.host.clone(): USER}).to_string(),
+    )
+    .expect("list fixture");
+    write_docker_config(&tmp, &json!({"credsStore": "test"}));
+    assert_lists(regctl_isolated(&tmp).env("PATH", &path), &reg.host);
+    let calls = helper_calls(&tmp);
+    assert!(calls.iter().any(|c| c.starts_with("list")), "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c == &format!("get {}", reg.host)),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn docker_auth_for_an_http_url_disables_tls() {
+    let tmp = TempDir::new();
+    let Some(reg) = basic_registry(&tmp) else {
+        return;
+    };
+    // No regctl config at all: `http://` in docker's key is what says "plain HTTP".
+    write_regctl_config(&tmp, &json!({}));
+    let auth = base64(format!("{USER}:{PASS}").as_bytes());
+    write_docker_config(
+        &tmp,
+        &json!({"auths": {format!("http://{}", reg.host): {"auth": auth}}}),
+    );
+    assert_lists(&mut regctl_isolated(&tmp), &reg.host);
 }
 
 #[test]
@@ -332,6 +372,70 @@ fn token_auth_authorised_user_pulls() {
                 .iter()
                 .any(|s| s.contains("private/repo") && s.contains("pull"))),
         "no authenticated pull token was issued: {reqs:?}"
+    );
+}
+
+#[test]
+fn token_auth_reuses_one_token_per_command() {
+    let Some(fx) = token_fixture() else { return };
+    let start = fx.tokens.requests().len();
+    let reg_before = fx.reg.settled_request_count();
+    // Several registry requests: the index, the platform manifest, the config blob.
+    ok(fx.rc(Some(("alice", "alice-pw"))).args([
+        "image",
+        "inspect",
+        "--platform",
+        "linux/arm64",
+        &format!("{}/private/repo:v2", fx.reg.host),
+    ]));
+    let token_reqs = fx.tokens.requests().len() - start;
+    let reg_reqs = fx.reg.settled_request_count() - reg_before;
+    assert!(reg_reqs >= 3, "{reg_reqs} registry requests");
+    assert_eq!(
+        token_reqs,
+        1,
+        "one pull token serves every request of the command: {:?}",
+        &fx.tokens.requests()[start..]
+    );
+}
+
+#[test]
+fn token_auth_with_an_identity_token_uses_the_refresh_grant() {
+    let Some(fx) = token_fixture() else { return };
+    // Log in the OAuth2 way once to get a refresh token, as `docker login` would.
+    let resp = support::fakereg::http(
+        &fx.tokens.host(),
+        "POST",
+        "/token",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!(
+            "grant_type=password&username=alice&password=alice-pw&service={}&client_id=test&access_type=offline",
+            fx.tokens.service()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let refresh = resp.json()["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_string();
+    write_regctl_config(
+        &fx.tmp,
+        &json!({"hosts": {fx.reg.host.clone(): {"tls": "disabled"}}}),
+    );
+    write_docker_config(
+        &fx.tmp,
+        &json!({"auths": {fx.reg.host.clone(): {"identitytoken": refresh}}}),
+    );
+    let start = fx.tokens.requests().len();
+    let tags =
+        ok(regctl_isolated(&fx.tmp).args(["tag", "ls", &format!("{}/private/repo", fx.reg.host)]));
+    assert_eq!(tags.trim(), "v2");
+    let reqs = &fx.tokens.requests()[start..];
+    assert!(
+        reqs.iter()
+            .any(|r| r.method == "POST" && r.status == 200 && r.account == "alice"),
+        "identity token not used through POST /token: {reqs:?}"
     );
 }
 
