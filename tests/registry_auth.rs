@@ -512,3 +512,25 @@ fn token_auth_wrong_password_is_unauthorized() {
     // The token server itself refuses the credentials.
     assert_refused(&fx, "wrong password", Some(("alice", "not-her-password")));
 }
+
+#[test]
+fn trace_with_token_auth_never_shows_secrets() {
+    let Some(fx) = token_fixture() else { return };
+    let (code, out, err) = run_text(fx.rc(Some(("alice", "alice-pw"))).args([
+        "-v",
+        "trace",
+        "manifest",
+        "get",
+        &format!("{}/private/repo:v2", fx.reg.host),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("/token"), "the token request is traced: {err}");
+    assert!(err.contains("/v2/private/repo/manifests/v2"), "{err}");
+    let basic = base64(b"alice:alice-pw");
+    for (name, text) in [("stdout", &out), ("stderr", &err)] {
+        assert!(!text.contains("alice-pw"), "{name} leaks the password");
+        assert!(!text.contains(&basic), "{name} leaks Basic credentials");
+        // Every JWT starts with the base64url of `{"`.
+        assert!(!text.contains("eyJ"), "{name} leaks a bearer token: {text}");
+    }
+}

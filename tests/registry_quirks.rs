@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::fakereg::{sha256_digest, Auth, FakeRegistry, Fault, HttpServer, Response, Rule};
+use support::fakereg::{
+    sha256_digest, Auth, BearerAuth, FakeRegistry, Fault, HttpServer, Response, Rule,
+};
 use support::{ok, regctl_isolated, run_input, run_text, testrepo, write_regctl_config, TempDir};
 
 /// A fake registry holding `repo:v2` copied from the test layout, and a config for it.
@@ -149,6 +151,37 @@ fn redirected_blob_is_fetched_without_forwarding_credentials() {
     );
     // The main listener did see authenticated requests (so the check above means something).
     assert!(fx.reg.requests().iter().any(|r| r.has_auth()));
+}
+
+#[test]
+fn redirected_blob_does_not_receive_the_bearer_token() {
+    let (user, pass) = ("bearer-user", "bearer-secret");
+    let fx = Fixture::with_host_config(
+        json!({"tls": "disabled", "user": user, "pass": pass}),
+        Some(Auth::Bearer(BearerAuth {
+            user: user.to_string(),
+            pass: pass.to_string(),
+            ..BearerAuth::default()
+        })),
+    );
+    let (layer, bytes) = fx.big_layer();
+    fx.reg.faults().redirect_blobs = true;
+    let out = support::run(fx.rc().args(["blob", "get", &fx.r("repo"), &layer]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout == bytes, "redirected blob content differs");
+    let redirected = fx.reg.redirect_requests();
+    assert!(!redirected.is_empty());
+    assert!(
+        redirected.iter().all(|r| !r.has_auth()),
+        "the bearer token reached the redirect target"
+    );
+    assert!(fx.reg.requests().iter().any(|r| r
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Bearer "))));
 }
 
 #[test]
@@ -439,7 +472,6 @@ fn proxy_selection_follows_the_environment() {
 
     // 2b. HTTPS goes through HTTPS_PROXY as a CONNECT tunnel.
     let tls_name = "secure.regclient-test.invalid:5443";
-    write_regctl_config(&fx.tmp, &json!({"hosts": {name: {"tls": "disabled"}}}));
     let (code, _, err) = run_text(fx.rc().env("HTTPS_PROXY", &proxy_url).args([
         "tag",
         "ls",
