@@ -254,3 +254,55 @@ fn is_executable(p: &Path) -> bool {
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
 }
+
+/// Proxy variables a test must not inherit (both spellings, like Go).
+pub const PROXY_VARS: [&str; 8] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+];
+
+/// `regctl` confined to `tmp`: `HOME`, `REGCTL_CONFIG` (`<tmp>/regctl.json`) and `DOCKER_CONFIG`
+/// (`<tmp>/docker`) point inside it, and `DOCKER_AUTH_CONFIG`, `XDG_CONFIG_HOME` and the proxy
+/// variables are removed, so the developer's own settings never leak into a test.
+pub fn regctl_isolated(tmp: &TempDir) -> Command {
+    let home = tmp.join("home");
+    let _ = fs::create_dir_all(&home);
+    let mut cmd = regctl();
+    cmd.env("HOME", &home)
+        .env("REGCTL_CONFIG", tmp.join("regctl.json"))
+        .env("DOCKER_CONFIG", tmp.join("docker"))
+        .env_remove("DOCKER_AUTH_CONFIG")
+        .env_remove("XDG_CONFIG_HOME");
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
+/// Writes regctl's config file for [`regctl_isolated`] (`<tmp>/regctl.json`).
+pub fn write_regctl_config(tmp: &TempDir, config: &serde_json::Value) {
+    fs::write(tmp.join("regctl.json"), config.to_string()).expect("write regctl.json");
+}
+
+/// Writes docker's `config.json` for [`regctl_isolated`] (`<tmp>/docker/config.json`).
+pub fn write_docker_config(tmp: &TempDir, config: &serde_json::Value) {
+    let dir = tmp.join("docker");
+    fs::create_dir_all(&dir).expect("docker config dir");
+    fs::write(dir.join("config.json"), config.to_string()).expect("write docker config.json");
+}
+
+/// Runs `cmd` and returns its output as strings `(exit code, stdout, stderr)`.
+pub fn run_text(cmd: &mut Command) -> (i32, String, String) {
+    let out = run(cmd);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

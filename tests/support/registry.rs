@@ -6,6 +6,7 @@ use std::fs;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{ok, tool, TempDir};
@@ -17,6 +18,9 @@ pub struct Options {
     pub tls: bool,
     /// `user:password` pairs for htpasswd basic auth.
     pub htpasswd: Vec<(String, String)>,
+    /// Token auth: the `auth:` block from [`super::token::TokenServer::registry_auth_yaml`].
+    /// Mutually exclusive with `htpasswd`.
+    pub token: Option<String>,
 }
 
 /// A running registry.
@@ -137,6 +141,13 @@ impl Registry {
                 file.display()
             ));
         }
+        if let Some(yaml) = &opts.token {
+            assert!(
+                opts.htpasswd.is_empty(),
+                "token and htpasswd auth are exclusive"
+            );
+            cfg.push_str(yaml);
+        }
         let cfg_path = dir.join("config.yml");
         fs::write(&cfg_path, cfg).expect("config.yml");
         let log = dir.join("registry.log");
@@ -192,19 +203,74 @@ impl Registry {
 
     /// Number of HTTP requests in the access log so far (lines with `"METHOD /v2/`).
     pub fn request_count(&self) -> usize {
-        fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| {
-                l.contains("\"GET /v2")
-                    || l.contains("\"HEAD /v2")
-                    || l.contains("\"PUT /v2")
-                    || l.contains("\"POST /v2")
-                    || l.contains("\"PATCH /v2")
-                    || l.contains("\"DELETE /v2")
-            })
-            .count()
+        count_requests(&fs::read_to_string(&self.log).unwrap_or_default())
     }
+
+    /// The log once every request made before this call has been written to it.
+    ///
+    /// The registry writes an access-log line after answering, so a client that has just exited
+    /// may be ahead of the log. This sends a marker request (outside `/v2/`, so it is not counted
+    /// by [`Registry::request_count`]) and waits, bounded, until its line shows up.
+    pub fn settled_log(&self) -> String {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let marker = format!(
+            "/regclient-test-marker-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let tls = ureq::tls::TlsConfig::builder()
+            .disable_verification(true)
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let url = format!("{scheme}://{}{marker}", self.host);
+        agent
+            .get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("marker request {url}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = fs::read_to_string(&self.log).unwrap_or_default();
+            if text.contains(&format!("\"GET {marker} ")) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "marker {marker} never reached the access log of {}",
+                self.host
+            );
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    }
+
+    /// [`Registry::request_count`] once the log has caught up (see [`Registry::settled_log`]).
+    pub fn settled_request_count(&self) -> usize {
+        count_requests(&self.settled_log())
+    }
+}
+
+/// Lines of an access log that are `/v2/` API requests.
+pub fn count_requests(log: &str) -> usize {
+    log.lines()
+        .filter(|l| {
+            l.contains("\"GET /v2")
+                || l.contains("\"HEAD /v2")
+                || l.contains("\"PUT /v2")
+                || l.contains("\"POST /v2")
+                || l.contains("\"PATCH /v2")
+                || l.contains("\"DELETE /v2")
+        })
+        .count()
 }
 
 impl Drop for Registry {
