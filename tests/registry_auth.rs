@@ -506,7 +506,6 @@ fn token_auth_refused_scope_is_unauthorized_without_a_retry_storm() {
 }
 
 #[test]
-#[ignore = "bug: a 401 from the token server prints \"token request to ... failed with status 401\" without the word unauthorized"]
 fn token_auth_wrong_password_is_unauthorized() {
     let Some(fx) = token_fixture() else { return };
     // The token server itself refuses the credentials.

@@ -403,13 +403,11 @@ fn manifest_survives(fault: Fault) {
 }
 
 #[test]
-#[ignore = "bug: a manifest body that ends early fails (Peer disconnected) instead of being re-requested; only blob reads resume"]
 fn manifest_body_truncated_is_retried() {
     manifest_survives(Fault::Truncate);
 }
 
 #[test]
-#[ignore = "bug: a manifest body that ends early fails (Peer disconnected) instead of being re-requested; only blob reads resume"]
 fn manifest_connection_reset_is_retried() {
     manifest_survives(Fault::Reset);
 }

@@ -516,7 +516,6 @@ fn trace_logs_requests_but_never_credentials() {
 }
 
 #[test]
-#[ignore = "not implemented yet: regctl repo ls (unknown command)"]
 fn repo_ls_lists_the_catalog() {
     let Some(fx) = Fixture::start() else { return };
     ok(fx

@@ -258,7 +258,11 @@ impl AuthState {
             }
             TokenRequest::Get { .. } => Err(Error::new(
                 ErrorKind::Unauthorized,
-                format!("token request to {} failed with status {status}", req.url()),
+                format!(
+                    "unauthorized: the token server {}{} refused the credentials (status {status})",
+                    req.url().authority(),
+                    req.url().path()
+                ),
             )),
         }
     }

@@ -391,7 +391,14 @@ fn classify(e: &ureq::Error) -> NetError {
             | std::io::ErrorKind::BrokenPipe
             | std::io::ErrorKind::UnexpectedEof => NetError::Reset,
             std::io::ErrorKind::TimedOut => NetError::Timeout,
-            _ if io.to_string().contains("certificate") => NetError::Tls,
+            // rustls reports an http answer on an https port as a corrupt message: a TLS
+            // problem that retrying cannot fix.
+            _ if io.to_string().contains("certificate")
+                || io.to_string().contains("corrupt message")
+                || io.to_string().contains("InvalidContentType") =>
+            {
+                NetError::Tls
+            }
             _ => NetError::Other,
         },
         _ => NetError::Other,

@@ -31,6 +31,8 @@ use crate::transport::throttle::Priority;
 const MAX_PAGES: u32 = 10_000;
 /// Largest tag-list or catalog page.
 const MAX_LIST_BODY: usize = 16 * 1024 * 1024;
+/// Attempts at reading a small response body that ends early.
+const MAX_BODY_TRIES: u32 = 3;
 /// How long a "no referrers API here" answer is remembered.
 const REFERRERS_FEATURE_TTL: Duration = Duration::from_secs(300);
 
@@ -142,14 +144,32 @@ impl Registry {
 
     fn manifest_get_inner(&self, r: &Reference) -> Result<Manifest> {
         let mref = manifest_ref(r)?;
-        let req = self
-            .req(Method::Get, r, format!("manifests/{mref}"))
-            .header("Accept", &accept());
-        let resp = self.transport.send(req)?;
-        let content_type = resp.header("content-type").map(str::to_string);
-        let header_digest = digest_header(&resp);
-        let headers = resp.headers.clone();
-        let raw = resp.read_body(manifest::MAX_PULL)?;
+        // A body cut short (reset, truncated) is fetched again: the transport retries only
+        // until headers arrive, and a manifest is small enough to re-read whole.
+        let mut tries = 0;
+        let (content_type, header_digest, headers, raw) = loop {
+            tries += 1;
+            let req = self
+                .req(Method::Get, r, format!("manifests/{mref}"))
+                .header("Accept", &accept());
+            let resp = self.transport.send(req)?;
+            let content_type = resp.header("content-type").map(str::to_string);
+            let header_digest = digest_header(&resp);
+            let headers = resp.headers.clone();
+            match resp.read_body(manifest::MAX_PULL) {
+                Ok(raw) => break (content_type, header_digest, headers, raw),
+                Err(e)
+                    if tries < MAX_BODY_TRIES
+                        && matches!(
+                            e.kind(),
+                            ErrorKind::Io | ErrorKind::Network | ErrorKind::ShortRead
+                        ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let want = if r.digest.is_empty() {
             header_digest
         } else {
