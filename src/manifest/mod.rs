@@ -234,6 +234,20 @@ impl Manifest {
         })
     }
 
+    /// Refuses a manifest larger than [`MAX_PUSH`] (registries reject them; layouts follow suit).
+    pub fn check_push_size(&self) -> Result<()> {
+        if self.raw.len() > MAX_PUSH {
+            return Err(Error::new(
+                ErrorKind::SizeLimit,
+                format!(
+                    "manifest of {} bytes exceeds the {MAX_PUSH} byte push limit",
+                    self.raw.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Media type.
     pub fn media_type(&self) -> &str {
         &self.media_type

@@ -289,17 +289,7 @@ impl Scheme for OciDir {
             Err(e) if !r.digest.is_empty() => return Err(e.context(ctx())),
             Err(_) => m,
         };
-        if m.raw().len() > manifest::MAX_PUSH {
-            return Err(Error::new(
-                ErrorKind::SizeLimit,
-                format!(
-                    "manifest of {} bytes exceeds the {} byte limit",
-                    m.raw().len(),
-                    manifest::MAX_PUSH
-                ),
-            )
-            .context(ctx()));
-        }
+        m.check_push_size().map_err(|e| e.context(ctx()))?;
         layout.ensure().with_context(ctx)?;
         self.mark_modified(r);
         write_blob_bytes(&layout, m.digest(), m.raw()).with_context(ctx)?;

@@ -423,6 +423,13 @@ fn remember_cap(
     }
 }
 
+/// A request on an upload session URL (small-request priority).
+fn session_request<'a>(method: Method, r: &Reference, url: &Url) -> Request<'a> {
+    let mut req = Request::new(method, &r.registry, &r.repository, Target::Url(url.clone()));
+    req.priority = Priority::Query;
+    req
+}
+
 /// The HTTP status of a failed request; 0 when there was no response.
 fn error_status(e: &Error) -> u16 {
     e.status().unwrap_or(match e.kind() {
@@ -598,34 +605,16 @@ pub(super) fn put(
                     action = machine.input_failed(e);
                     continue;
                 }
-                let mut req = Request::new(
-                    Method::Put,
-                    &r.registry,
-                    &r.repository,
-                    Target::Url(url.clone()),
-                );
-                req.priority = Priority::Query;
+                let req = session_request(Method::Put, r, &url);
                 (req, url)
             }
             upload::Action::GetStatus { url } => {
-                let mut req = Request::new(
-                    Method::Get,
-                    &r.registry,
-                    &r.repository,
-                    Target::Url(url.clone()),
-                );
-                req.priority = Priority::Query;
+                let req = session_request(Method::Get, r, &url);
                 (req, url)
             }
             upload::Action::Cancel { url } => {
-                let mut req = Request::new(
-                    Method::Delete,
-                    &r.registry,
-                    &r.repository,
-                    Target::Url(url.clone()),
-                );
+                let mut req = session_request(Method::Delete, r, &url);
                 req.expect_failure = true;
-                req.priority = Priority::Query;
                 (req, url)
             }
         };

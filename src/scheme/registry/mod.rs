@@ -224,16 +224,7 @@ impl Registry {
     }
 
     fn put_raw(&self, r: &Reference, m: &Manifest) -> Result<Vec<(String, String)>> {
-        if m.raw().len() > manifest::MAX_PUSH {
-            return Err(Error::new(
-                ErrorKind::SizeLimit,
-                format!(
-                    "manifest of {} bytes exceeds the {} byte push limit",
-                    m.raw().len(),
-                    manifest::MAX_PUSH
-                ),
-            ));
-        }
+        m.check_push_size()?;
         let mref = if r.tag.is_empty() {
             m.digest().to_string()
         } else {
