@@ -18,6 +18,8 @@ pub(super) const TEMP_MARKER: &str = ".regclient-tmp-";
 /// The cross-process lock file. A separate file because `index.json` is replaced by rename:
 /// a lock on the old inode would not exclude a writer that opened the new one.
 pub(super) const LOCK_FILE: &str = ".regclient.lock";
+/// Held shared by every process writing the layout, exclusively by GC (see `lock.rs`).
+pub(super) const GC_LOCK_FILE: &str = ".regclient.gc.lock";
 /// Largest `index.json` read (untrusted input is always bounded).
 const MAX_INDEX: u64 = 64 << 20;
 
@@ -47,6 +49,10 @@ impl Layout {
 
     pub(super) fn lock_path(&self) -> PathBuf {
         self.root.join(LOCK_FILE)
+    }
+
+    pub(super) fn gc_lock_path(&self) -> PathBuf {
+        self.root.join(GC_LOCK_FILE)
     }
 
     pub(super) fn blobs_dir(&self) -> PathBuf {

@@ -5,6 +5,12 @@
 //! each opens its own file description). The lock lives in its own file because `index.json`
 //! is replaced by rename; OCI tools ignore unknown files in the layout root. Blob writes take
 //! neither: they are content-addressed and land by atomic rename.
+//!
+//! GC needs more: a process that has written blobs but not yet the manifest naming them would
+//! lose them to another process's GC. So every writer holds a *shared* lock on
+//! `.regclient.gc.lock` from its first write until it closes the layout, and GC runs only if it
+//! can take that lock *exclusively* without waiting; otherwise another writer is active and GC
+//! is left to whoever closes last.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -72,5 +78,38 @@ impl Drop for LayoutLock<'_> {
         let mut held = self.locks.held.lock().unwrap_or_else(|e| e.into_inner());
         held.remove(&self.path);
         self.locks.released.notify_all();
+    }
+}
+
+/// Opens (creating) the GC lock file of a layout.
+pub(super) fn open_gc_lock(layout: &Layout) -> Result<File> {
+    let p = layout.gc_lock_path();
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&p)
+        .map_err(|e| Error::io(e, format!("opening lock file {}", p.display())))
+}
+
+/// A writer's shared hold on the GC lock (blocks while a GC runs).
+pub(super) fn writer_hold(layout: &Layout) -> Result<File> {
+    let f = open_gc_lock(layout)?;
+    f.lock_shared()
+        .map_err(|e| Error::io(e, format!("locking {}", layout.gc_lock_path().display())))?;
+    Ok(f)
+}
+
+/// The exclusive GC lock, if no writer holds the layout right now.
+pub(super) fn try_gc_lock(layout: &Layout) -> Result<Option<File>> {
+    let f = open_gc_lock(layout)?;
+    match f.try_lock() {
+        Ok(()) => Ok(Some(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(
+            e,
+            format!("locking {}", layout.gc_lock_path().display()),
+        )),
     }
 }

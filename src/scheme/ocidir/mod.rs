@@ -14,7 +14,7 @@ mod gc;
 mod index;
 mod lock;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -59,6 +59,8 @@ pub struct OciDir {
     locks: lock::PathLocks,
     /// Paths this instance wrote to: only those are garbage-collected on close.
     modified: Mutex<HashSet<String>>,
+    /// Shared holds on the GC lock of every layout this instance is writing (see `lock.rs`).
+    writers: Mutex<HashMap<String, std::fs::File>>,
 }
 
 /// Formats unix seconds as RFC 3339 UTC (`2006-01-02T15:04:05Z`).
@@ -141,6 +143,16 @@ impl OciDir {
                 .unwrap_or(0);
             rfc3339(now)
         })
+    }
+
+    /// Registers this instance as a writer of the layout before its first write, so another
+    /// process's GC cannot remove blobs whose manifest is not written yet.
+    fn hold_writer(&self, layout: &Layout, r: &Reference) -> Result<()> {
+        let mut w = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        if !w.contains_key(&r.path) {
+            w.insert(r.path.clone(), lock::writer_hold(layout)?);
+        }
+        Ok(())
     }
 
     fn mark_modified(&self, r: &Reference) {
@@ -291,6 +303,7 @@ impl Scheme for OciDir {
         };
         m.check_push_size().map_err(|e| e.context(ctx()))?;
         layout.ensure().with_context(ctx)?;
+        self.hold_writer(&layout, r).with_context(ctx)?;
         self.mark_modified(r);
         write_blob_bytes(&layout, m.digest(), m.raw()).with_context(ctx)?;
         let tag = if !r.tag.is_empty() {
@@ -429,6 +442,7 @@ impl Scheme for OciDir {
             }
         }
         layout.ensure().with_context(ctx)?;
+        self.hold_writer(&layout, r).with_context(ctx)?;
         if !layout.index_path().exists() {
             // Keep the layout valid even when only blobs were written.
             self.update_index(&layout, |_| Ok(((), false)))
@@ -524,6 +538,11 @@ impl Scheme for OciDir {
     }
 
     fn close(&self, r: &Reference) -> Result<()> {
+        // Our writes are done: release our hold so GC (ours or another process's) can run.
+        self.writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&r.path);
         if !self.opts.gc {
             return Ok(());
         }
@@ -537,6 +556,10 @@ impl Scheme for OciDir {
         }
         let layout = Layout::new(&r.path);
         let _guard = self.locks.lock(&layout)?;
+        // Another writer is active: its blobs may not be referenced yet, so leave GC to it.
+        let Some(_gc) = lock::try_gc_lock(&layout)? else {
+            return Ok(());
+        };
         gc::run(&layout).with_context(|| format!("garbage-collecting {}", layout.name))
     }
 }

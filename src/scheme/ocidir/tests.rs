@@ -634,3 +634,24 @@ fn concurrent_writers_keep_every_tag() {
         }
     }
 }
+
+#[test]
+fn gc_spares_blobs_of_another_active_writer() {
+    // Two instances stand for two processes: each holds its own file locks.
+    let dir = TempDir::new("gc-writers");
+    let a = scheme();
+    let b = scheme();
+    let r = dir.r(":v1");
+    // Writer A has pushed a layer whose manifest is not written yet.
+    let pending = put_blob(&a, &r, b"pending layer", mt::OCI1_LAYER);
+    // Writer B finishes a whole image and closes: its GC must leave A's blob alone.
+    let m = image(&b, &r, "b", None);
+    b.manifest_put(&r, &m, PutOpts::default()).unwrap();
+    b.close(&r).unwrap();
+    assert!(blob_files(&dir).contains(&pending.digest.hex().to_string()));
+    // Once A is done without referencing it, the next GC by anyone may collect it.
+    a.close(&r).unwrap();
+    b.manifest_put(&r, &m, PutOpts::default()).unwrap();
+    b.close(&r).unwrap();
+    assert!(!blob_files(&dir).contains(&pending.digest.hex().to_string()));
+}
