@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # command name -> Debian package
-declare -A tools=([docker-registry]=docker-registry [skopeo]=skopeo [umoci]=umoci)
+declare -A tools=([docker-registry]=docker-registry [skopeo]=skopeo [umoci]=umoci [openssl]=openssl [htpasswd]=apache2-utils)
 missing=()
 for cmd in "${!tools[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${tools[$cmd]}")
