@@ -67,6 +67,22 @@ pub(crate) fn copy_blob(
     if src.equal_repository(tgt) {
         return skipped();
     }
+    // Within one registry the mount request answers both questions (201: the blob is there
+    // now, whether it was before or not), so it goes first and saves a HEAD per blob. A failed
+    // mount only costs the attempt; the HEAD and the stream below still work.
+    let same_registry = src.equal_registry(tgt);
+    if same_registry && matches!(tgt_scheme.blob_mount(src, tgt, desc), Ok(true)) {
+        progress(&Event::Started {
+            digest: desc.digest.clone(),
+            size: desc.size,
+        });
+        progress(&Event::Finished {
+            digest: desc.digest.clone(),
+            size: desc.size,
+            mounted: true,
+        });
+        return Ok(Outcome::Mounted);
+    }
     // Any HEAD failure means "copy it": a real problem resurfaces on the put.
     if tgt_scheme.blob_head(tgt, desc).is_ok() {
         return skipped();
@@ -75,15 +91,6 @@ pub(crate) fn copy_blob(
         digest: desc.digest.clone(),
         size: desc.size,
     });
-    // A failed mount only costs the attempt; the stream below still works.
-    if src.equal_registry(tgt) && matches!(tgt_scheme.blob_mount(src, tgt, desc), Ok(true)) {
-        progress(&Event::Finished {
-            digest: desc.digest.clone(),
-            size: desc.size,
-            mounted: true,
-        });
-        return Ok(Outcome::Mounted);
-    }
     // One retry for failures on the target side (a refused monolithic PUT of a large blob,
     // a dropped connection): the upload cannot go back in a stream it already sent, so the
     // source is read again from the start, and the target scheme now knows its limits.

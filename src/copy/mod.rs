@@ -325,6 +325,12 @@ impl Copier<'_> {
             .and_then(|h| h.digest);
         let (digest, size, manifest) = match &self.opts.platform {
             Some(p) => self.resolve_platform(src, p)?,
+            // Nothing at the target to compare with: the source manifest is needed anyway, so
+            // one GET replaces a HEAD followed by a GET by digest.
+            None if tgt_digest.is_none() => {
+                let m = self.get(src)?;
+                (m.digest().clone(), m.raw().len() as i64, Some(m))
+            }
             None => self.source_digest(src)?,
         };
         if !tgt.digest.is_empty() && tgt.digest != digest.to_string() {
