@@ -648,7 +648,7 @@ pub fn put(ctx: &Ctx) -> Result<()> {
             if subject_ref.is_none() {
                 return Err(Error::new(
                     ErrorKind::Unsupported,
-                    "--external requires --subject",
+                    "unsupported: --external requires --subject",
                 ));
             }
             let ext = ctx.reference(ext)?;
@@ -657,7 +657,7 @@ pub fn put(ctx: &Ctx) -> Result<()> {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         format!(
-                            "--external {} does not match the artifact reference {}",
+                            "unsupported: --external {} does not match the artifact reference {}",
                             ext.repo_name(),
                             t.common_name()
                         ),
