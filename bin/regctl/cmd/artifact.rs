@@ -561,7 +561,7 @@ fn tar_dir(dir: &Path) -> Result<TempFile> {
     b.follow_symlinks(false);
     let name = dir
         .file_name()
-        .map(|n| PathBuf::from(n))
+        .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     b.append_dir_all(&name, dir)
         .and_then(|_| b.into_inner())
