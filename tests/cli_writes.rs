@@ -654,6 +654,36 @@ fn artifact_put_index() {
         None,
     )
     .ok();
+    // A reference without a tag writes to "latest".
+    rc(
+        d,
+        &[
+            "artifact",
+            "put",
+            "--artifact-type",
+            "application/example.a",
+            "--index",
+            "ocidir://notag",
+        ],
+        Some(b"untagged"),
+    )
+    .ok();
+    assert_eq!(tags(d, "ocidir://notag"), ["latest"]);
+    rc(
+        d,
+        &[
+            "index",
+            "create",
+            "ocidir://notag2",
+            "--ref",
+            "ocidir://testrepo:v1",
+            "--platform",
+            "linux/amd64",
+        ],
+        None,
+    )
+    .ok();
+    assert_eq!(tags(d, "ocidir://notag2"), ["latest"]);
     // --index onto something that is not an index fails.
     rc(
         d,
@@ -1283,7 +1313,17 @@ fn registry_artifact_put_and_index() {
         None,
     );
     assert_eq!(got.ok(), "registry referrer");
-    // Putting the same content again skips the blobs and gives the same digest.
+    // Putting the same content again skips the blobs (no upload started) and gives the same
+    // digest.
+    let uploads = |reg: &Registry| {
+        fs::read_to_string(&reg.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"POST /v2/") && l.contains("/blobs/uploads"))
+            .count()
+    };
+    let before = uploads(&reg);
+    assert!(before > 0, "the first put uploaded nothing?");
     let o = run(
         &[
             "artifact",
@@ -1297,6 +1337,7 @@ fn registry_artifact_put_and_index() {
         Some(b"registry referrer"),
     );
     assert_eq!(o.ok().trim(), dig);
+    assert_eq!(uploads(&reg), before);
     run(
         &[
             "artifact",

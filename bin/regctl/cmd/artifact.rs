@@ -634,7 +634,7 @@ pub fn put(ctx: &Ctx) -> Result<()> {
     let mut target = if arg.is_empty() {
         None
     } else {
-        Some(ctx.reference(arg)?)
+        Some(super::index::write_ref(ctx.reference(arg)?))
     };
     let pushed_by_digest = target.is_none() || ctx.m.on("by-digest");
     let subject_ref = if subject.is_empty() {
@@ -838,21 +838,14 @@ pub fn put(ctx: &Ctx) -> Result<()> {
         d.platform = platform;
         idx.manifests.push(d);
         let im = Manifest::from_body(Body::Index(idx), Algorithm::Sha256)?;
-        let r = if ctx.m.on("by-digest") {
-            target.set_digest(&im.digest().to_string())
-        } else {
-            target.clone()
-        };
+        // The artifact itself is by digest; the index stays at the reference.
+        let r = super::index::put_ref(&target, im.digest(), false);
         scheme
             .manifest_put(&r, &im, PutOpts::default())
             .map_err(|e| e.context(format!("pushing index {}", r.common_name())))?;
         r
     } else {
-        let r = if pushed_by_digest {
-            target.set_digest(&m.digest().to_string())
-        } else {
-            target.clone()
-        };
+        let r = super::index::put_ref(&target, m.digest(), pushed_by_digest);
         scheme
             .manifest_put(&r, &m, PutOpts::default())
             .map_err(|e| e.context(format!("pushing manifest {}", r.common_name())))?;

@@ -155,6 +155,25 @@ fn descriptors(ctx: &Ctx, target: &Reference) -> Result<Vec<Descriptor>> {
     Ok(out)
 }
 
+/// A reference to write to: `latest` when it names neither a tag nor a digest.
+pub fn write_ref(r: Reference) -> Reference {
+    if r.tag.is_empty() && r.digest.is_empty() {
+        r.set_tag("latest")
+    } else {
+        r
+    }
+}
+
+/// Where a manifest with digest `d` goes: by digest when asked or when `r` has no tag, else
+/// to `r`'s tag.
+pub fn put_ref(r: &Reference, d: &Digest, by_digest: bool) -> Reference {
+    if by_digest || r.tag.is_empty() {
+        r.set_digest(&d.to_string())
+    } else {
+        r.set_tag(&r.tag)
+    }
+}
+
 /// Removes repeated descriptors (full equality), keeping the first.
 fn dedupe(v: &mut Vec<Descriptor>) {
     let mut seen: Vec<Descriptor> = Vec::new();
@@ -173,11 +192,7 @@ fn dedupe(v: &mut Vec<Descriptor>) {
 fn push(ctx: &Ctx, r: &Reference, idx: Index, by_digest: bool) -> Result<()> {
     let m = Manifest::from_body(Body::Index(idx), Algorithm::Sha256)?;
     let by_digest = by_digest || r.tag.is_empty();
-    let target = if by_digest {
-        r.set_digest(&m.digest().to_string())
-    } else {
-        r.clone()
-    };
+    let target = put_ref(r, m.digest(), by_digest);
     ctx.client
         .scheme(&target)?
         .manifest_put(&target, &m, PutOpts::default())
@@ -208,7 +223,7 @@ fn existing(ctx: &Ctx, r: &Reference) -> Result<Index> {
 }
 
 pub fn create(ctx: &Ctx) -> Result<()> {
-    let r = ctx.reference(ctx.m.arg(0))?;
+    let r = write_ref(ctx.reference(ctx.m.arg(0))?);
     let media_type = match ctx.m.value("media-type") {
         "" | mediatype::OCI1_INDEX => mediatype::OCI1_INDEX,
         mediatype::DOCKER2_MANIFEST_LIST => mediatype::DOCKER2_MANIFEST_LIST,
@@ -264,7 +279,7 @@ pub fn create(ctx: &Ctx) -> Result<()> {
 }
 
 pub fn add(ctx: &Ctx) -> Result<()> {
-    let r = ctx.reference(ctx.m.arg(0))?;
+    let r = write_ref(ctx.reference(ctx.m.arg(0))?);
     let mut idx = existing(ctx, &r)?;
     let added = descriptors(ctx, &r)?;
     if added.is_empty() {
@@ -278,7 +293,7 @@ pub fn add(ctx: &Ctx) -> Result<()> {
 }
 
 pub fn delete(ctx: &Ctx) -> Result<()> {
-    let r = ctx.reference(ctx.m.arg(0))?;
+    let r = write_ref(ctx.reference(ctx.m.arg(0))?);
     let digests = ctx
         .m
         .values("digest")
