@@ -1483,3 +1483,43 @@ fn registry_repo_copy() {
         digest_of(d, "ocidir://testrepo:v3", None)
     );
 }
+
+#[test]
+fn repo_copy_stops_after_first_error() {
+    let tmp = setup();
+    let d = tmp.path();
+    // A file where the target layout should be: every copy fails.
+    fs::write(tmp.join("blocked"), "not a directory").unwrap();
+    let failures = |o: &Out| o.stderr.matches("copying ocidir://testrepo:").count();
+    let o = rc(
+        d,
+        &[
+            "repo",
+            "copy",
+            "ocidir://testrepo",
+            "ocidir://blocked",
+            "--concurrent",
+            "1",
+        ],
+        None,
+    );
+    o.fails_with("ocidir://blocked");
+    assert_eq!(failures(&o), 1, "{}", o.stderr);
+    // In parallel, copies already running finish and their errors are joined, but no new
+    // copy starts: at most one failure per worker.
+    let o = rc(
+        d,
+        &[
+            "repo",
+            "copy",
+            "ocidir://testrepo",
+            "ocidir://blocked",
+            "--concurrent",
+            "3",
+        ],
+        None,
+    );
+    o.fails_with("ocidir://blocked");
+    let n = failures(&o);
+    assert!((1..=3).contains(&n), "{n} failures: {}", o.stderr);
+}
