@@ -1005,6 +1005,21 @@ mod tests {
     }
 
     #[test]
+    fn media_type_checks() {
+        assert!(check_media_type("application/example.test+json").is_ok());
+        for bad in [
+            "application/example;version=1.0",
+            "noslash",
+            "/x",
+            "application/",
+        ] {
+            let e = check_media_type(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::UnsupportedMediaType, "{bad}");
+            assert!(e.to_string().contains("unsupported media type"), "{e}");
+        }
+    }
+
+    #[test]
     fn digest_tags_exclude_fallback() {
         let d = Digest::sha256(b"x");
         let fb = d.fallback_tag();

@@ -322,3 +322,37 @@ pub fn delete(ctx: &Ctx) -> Result<()> {
     }
     push(ctx, &r, idx, false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_and_put_refs() {
+        let r = write_ref(Reference::parse("ocidir://x").unwrap());
+        assert_eq!(r.tag, "latest");
+        let d = Digest::sha256(b"m");
+        assert_eq!(put_ref(&r, &d, false).common_name(), "ocidir://x:latest");
+        assert_eq!(put_ref(&r, &d, true).digest, d.to_string());
+        let by = Reference::parse(&format!("ocidir://x@{}", Digest::sha256(b"old"))).unwrap();
+        let by = write_ref(by);
+        assert!(by.tag.is_empty());
+        assert_eq!(put_ref(&by, &d, false).digest, d.to_string());
+        // A tag plus digest: the tag wins (the digest changes with the edit).
+        let both = Reference::parse(&format!("ocidir://x:t@{}", Digest::sha256(b"old"))).unwrap();
+        let p = put_ref(&both, &d, false);
+        assert_eq!((p.tag.as_str(), p.digest.as_str()), ("t", ""));
+    }
+
+    #[test]
+    fn dedupe_keeps_first_of_equal_descriptors() {
+        let a = Descriptor::for_bytes(mediatype::OCI1_MANIFEST, b"a");
+        let b = Descriptor::for_bytes(mediatype::OCI1_MANIFEST, b"b");
+        let mut a2 = a.clone();
+        a2.platform = Some(Platform::new("linux", "amd64", ""));
+        let mut v = vec![a.clone(), b.clone(), a.clone(), a2.clone(), b.clone()];
+        dedupe(&mut v);
+        // Same digest but a different platform is a different entry.
+        assert_eq!(v, vec![a, b, a2]);
+    }
+}
