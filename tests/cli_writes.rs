@@ -144,6 +144,25 @@ fn artifact_put_default_type_warns() {
     assert_eq!(m["artifactType"], "application/example.test");
     assert_eq!(m["layers"][0]["mediaType"], "application/example.test");
     assert_eq!(m["annotations"]["org.example.k"], "v");
+    // --format renders the pushed manifest.
+    let o = rc(
+        d,
+        &[
+            "artifact",
+            "put",
+            "--artifact-type",
+            "application/example.fmt",
+            "--format",
+            "{{.ArtifactType}} {{.Digest}}",
+            "ocidir://testrepo:art3",
+        ],
+        Some(b"formatted"),
+    );
+    let want = format!(
+        "application/example.fmt {}",
+        digest_of(d, "ocidir://testrepo:art3", None)
+    );
+    assert_eq!(o.ok(), want);
     rc(
         d,
         &[
