@@ -1,6 +1,6 @@
 //! The command tree: every command, alias and flag of regctl as data.
 
-use crate::cmd::{artifact, blob, image, manifest, misc, registry, tag};
+use crate::cmd::{artifact, blob, image, index, manifest, misc, registry, repo, tag};
 use crate::flags::{Command, Flag};
 
 pub static GLOBAL_FLAGS: &[Flag] = &[
@@ -202,6 +202,142 @@ static ARTIFACT_GET_FLAGS: &[Flag] = &[
     Flag::opt("refers", None, "REF", "Old name of --subject").hidden(),
 ];
 
+static ARTIFACT_PUT_FLAGS: &[Flag] = &[
+    Flag::opt("annotation", None, "K=V", "Annotation of the manifest").repeat(),
+    Flag::opt("artifact-type", None, "TYPE", "Artifact type (recommended)"),
+    Flag::switch("by-digest", None, "Push by digest and print the digest"),
+    Flag::opt(
+        "config-file",
+        None,
+        "FILE",
+        "Config file (default: empty {})",
+    ),
+    Flag::opt("config-type", None, "TYPE", "Config media type"),
+    Flag::opt(
+        "external",
+        None,
+        "REF",
+        "Push the referrer into this repository (with --subject)",
+    ),
+    Flag::opt(
+        "file",
+        Some('f'),
+        "FILE",
+        "File to push as a layer (a directory is packed as tar+gzip; default stdin)",
+    )
+    .repeat(),
+    Flag::opt(
+        "file-media-type",
+        Some('m'),
+        "TYPE",
+        "Media type of each file, in order",
+    )
+    .repeat(),
+    Flag::switch(
+        "file-title",
+        None,
+        "Add the file name as the title annotation",
+    ),
+    Flag::opt(
+        "format",
+        None,
+        "TMPL",
+        "Output format (fields of the manifest)",
+    ),
+    Flag::switch(
+        "index",
+        None,
+        "Add the artifact to the index at the reference (created when missing)",
+    ),
+    Flag::opt(
+        "platform",
+        Some('p'),
+        "P",
+        "Platform of the subject, and of the index entry with --index",
+    ),
+    Flag::switch("strip-dirs", None, "Drop directories from titles"),
+    Flag::opt("subject", None, "REF", "Subject the artifact refers to"),
+    Flag::opt("media-type", None, "TYPE", "Manifest media type").hidden(),
+    Flag::opt("refers", None, "REF", "Old name of --subject").hidden(),
+];
+
+const DESC_ANNOTATION: Flag = Flag::opt(
+    "desc-annotation",
+    None,
+    "K=V",
+    "Annotation of each added entry",
+)
+.repeat();
+const DESC_PLATFORM: Flag = Flag::opt(
+    "desc-platform",
+    None,
+    "P",
+    "Platform of each added entry (default: read from the image config)",
+);
+const INDEX_DIGEST: Flag = Flag::opt(
+    "digest",
+    None,
+    "DIGEST",
+    "Manifest of the index's repository to add",
+)
+.repeat();
+const INDEX_PLATFORM: Flag = Flag::opt(
+    "platform",
+    None,
+    "P",
+    "Platform to take from a multi-platform --ref",
+)
+.repeat();
+const INDEX_REF: Flag = Flag::opt(
+    "ref",
+    None,
+    "REF",
+    "Image to add (copied into the index's repository by digest)",
+)
+.repeat();
+const INDEX_REFERRERS: Flag = Flag::switch("referrers", None, "Copy referrers of --ref images too");
+
+static INDEX_ADD_FLAGS: &[Flag] = &[
+    DESC_ANNOTATION,
+    DESC_PLATFORM,
+    INDEX_DIGEST,
+    DIGEST_TAGS,
+    INDEX_PLATFORM,
+    INDEX_REF,
+    INDEX_REFERRERS,
+];
+
+static INDEX_CREATE_FLAGS: &[Flag] = &[
+    Flag::opt("annotation", None, "K=V", "Annotation of the index").repeat(),
+    Flag::opt("artifact-type", None, "TYPE", "Artifact type of the index"),
+    Flag::switch("by-digest", None, "Push by digest and print the digest"),
+    DESC_ANNOTATION,
+    DESC_PLATFORM,
+    INDEX_DIGEST,
+    DIGEST_TAGS,
+    Flag::opt(
+        "format",
+        None,
+        "TMPL",
+        "Output format (fields of the index)",
+    ),
+    Flag::opt(
+        "media-type",
+        Some('m'),
+        "TYPE",
+        "Media type: application/vnd.oci.image.index.v1+json or a Docker manifest list",
+    ),
+    INDEX_PLATFORM,
+    INDEX_REF,
+    INDEX_REFERRERS,
+    Flag::opt(
+        "subject",
+        None,
+        "TAG|DIGEST",
+        "Subject in the same repository (OCI index only)",
+    ),
+];
+
 pub static ROOT: Command = Command {
     name: "regctl",
     aliases: &[],
@@ -244,6 +380,20 @@ pub static ROOT: Command = Command {
                     flags: ARTIFACT_LIST_FLAGS,
                     subs: &[],
                     run: Some(artifact::list),
+                    hidden: false,
+                },
+                Command {
+                    name: "put",
+                    aliases: &["create", "push"],
+                    args: "[reference]",
+                    min_args: 0,
+                    max_args: 1,
+                    about: "Push an artifact from files or stdin",
+                    long: "Without a reference, --subject is required and the artifact is \
+                           pushed by digest into the subject's repository (or --external).",
+                    flags: ARTIFACT_PUT_FLAGS,
+                    subs: &[],
+                    run: Some(artifact::put),
                     hidden: false,
                 },
                 Command {
@@ -580,6 +730,62 @@ pub static ROOT: Command = Command {
             ],
         ),
         Command::group(
+            "index",
+            &[],
+            "Manage indexes and manifest lists",
+            &[
+                Command {
+                    name: "add",
+                    aliases: &["append", "insert"],
+                    args: "<reference>",
+                    min_args: 1,
+                    max_args: 1,
+                    about: "Add entries to an index",
+                    long: "",
+                    flags: INDEX_ADD_FLAGS,
+                    subs: &[],
+                    run: Some(index::add),
+                    hidden: false,
+                },
+                Command {
+                    name: "create",
+                    aliases: &["init", "new", "put"],
+                    args: "<reference>",
+                    min_args: 1,
+                    max_args: 1,
+                    about: "Create an index",
+                    long: "",
+                    flags: INDEX_CREATE_FLAGS,
+                    subs: &[],
+                    run: Some(index::create),
+                    hidden: false,
+                },
+                Command {
+                    name: "delete",
+                    aliases: &["del", "rm", "remove"],
+                    args: "<reference>",
+                    min_args: 1,
+                    max_args: 1,
+                    about: "Remove entries from an index",
+                    long: "",
+                    flags: &[
+                        Flag::opt("digest", None, "DIGEST", "Remove entries with this digest")
+                            .repeat(),
+                        Flag::opt(
+                            "platform",
+                            None,
+                            "P",
+                            "Remove entries with exactly this platform",
+                        )
+                        .repeat(),
+                    ],
+                    subs: &[],
+                    run: Some(index::delete),
+                    hidden: false,
+                },
+            ],
+        ),
+        Command::group(
             "manifest",
             &[],
             "Manage manifests",
@@ -806,23 +1012,51 @@ pub static ROOT: Command = Command {
             "repo",
             &[],
             "Manage repositories",
-            &[Command {
-                name: "ls",
-                aliases: &["list"],
-                args: "<registry>",
-                min_args: 1,
-                max_args: 1,
-                about: "List repositories (the registry's catalog; not Docker Hub)",
-                long: "",
-                flags: &[
-                    format(PRETTY),
-                    Flag::opt("last", None, "REPO", "List repositories after this one"),
-                    Flag::opt("limit", None, "N", "Ask for at most N repositories"),
-                ],
-                subs: &[],
-                run: Some(registry::repo_list),
-                hidden: false,
-            }],
+            &[
+                Command {
+                    name: "copy",
+                    aliases: &["cp"],
+                    args: "<source> <target>",
+                    min_args: 2,
+                    max_args: 2,
+                    about: "Copy every tag of a repository",
+                    long: "Patterns of --include and --exclude match whole tags.",
+                    flags: &[
+                        Flag::opt(
+                            "concurrent",
+                            None,
+                            "N",
+                            "Images copied at once (0 or less: all)",
+                        )
+                        .default("2"),
+                        Flag::opt("exclude", None, "RE", "Skip tags matching this regexp").repeat(),
+                        Flag::opt("include", None, "RE", "Copy only tags matching this regexp")
+                            .repeat(),
+                        Flag::switch("new-tags", None, "Copy only tags missing at the target"),
+                        Flag::switch("referrers", None, "Copy referrers too"),
+                    ],
+                    subs: &[],
+                    run: Some(repo::copy),
+                    hidden: false,
+                },
+                Command {
+                    name: "ls",
+                    aliases: &["list"],
+                    args: "<registry>",
+                    min_args: 1,
+                    max_args: 1,
+                    about: "List repositories (the registry's catalog; not Docker Hub)",
+                    long: "",
+                    flags: &[
+                        format(PRETTY),
+                        Flag::opt("last", None, "REPO", "List repositories after this one"),
+                        Flag::opt("limit", None, "N", "Ask for at most N repositories"),
+                    ],
+                    subs: &[],
+                    run: Some(registry::repo_list),
+                    hidden: false,
+                },
+            ],
         ),
         Command::group(
             "tag",

@@ -1,18 +1,21 @@
-//! `artifact list|tree|get`.
+//! `artifact list|tree|get|put`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use regclient::format;
 use regclient::image_config::MAX_CONFIG;
+use regclient::manifest::{Body, ImageManifest, Index};
 use regclient::referrer::{self, ListOpts, MatchOpts};
-use regclient::scheme::TagOpts;
+use regclient::scheme::{BlobExpect, PutOpts, TagOpts};
 use regclient::template::{Object, Value};
 use regclient::{
-    mediatype, platform, Descriptor, Digest, Error, ErrorKind, Manifest, Platform, Reference,
-    Result,
+    mediatype, platform, Algorithm, Descriptor, Digest, Error, ErrorKind, Manifest, Platform,
+    Reference, Result,
 };
 
 use super::{invalid, with_raw, Ctx, ANNOTATION_TITLE};
@@ -458,6 +461,403 @@ pub fn get(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Parses repeated `k=v` flags into annotations.
+pub fn annotations(ctx: &Ctx, flag: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in ctx.m.values(flag) {
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("--{flag} must be key=value, got {a:?}")))?;
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// Refuses media types that are not RFC 6838 `type/subtype` (parameters included).
+fn check_media_type(mt: &str) -> Result<()> {
+    if mediatype::valid(mt) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            format!("unsupported media type: {mt:?}"),
+        ))
+    }
+}
+
+/// The `{mediaType, digest, size}` of the manifest at `r` (of `platform`'s manifest when
+/// given), from a HEAD when it reports a digest, else a GET.
+pub fn head_descriptor(
+    ctx: &Ctx,
+    r: &Reference,
+    platform: Option<&Platform>,
+) -> Result<Descriptor> {
+    let d = match platform {
+        Some(p) => ctx.client.manifest_get_platform(r, p)?.descriptor(),
+        None => {
+            let head = ctx
+                .client
+                .scheme(r)?
+                .manifest_head(r)
+                .map_err(|e| e.context(format!("reading manifest {}", r.common_name())))?;
+            match head.descriptor() {
+                Some(d) if !d.media_type.is_empty() && head.size.is_some() => d,
+                _ => ctx.client.manifest_get(r)?.descriptor(),
+            }
+        }
+    };
+    Ok(Descriptor {
+        media_type: d.media_type,
+        digest: d.digest,
+        size: d.size,
+        ..Default::default()
+    })
+}
+
+/// A temporary file removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(what: &str) -> TempFile {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        TempFile(std::env::temp_dir().join(format!("regctl-{what}-{}-{n}", std::process::id())))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Digest and size of a file, streamed.
+fn file_digest(path: &Path) -> Result<(Digest, i64)> {
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error::io(e, format!("opening {}", path.display())))?;
+    let mut h = Algorithm::Sha256.digester();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0i64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io(e, format!("reading {}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as i64;
+    }
+    Ok((h.finish(), size))
+}
+
+/// Packs directory `dir` into a tar+gzip temp file (entries under the directory's name).
+fn tar_dir(dir: &Path) -> Result<TempFile> {
+    let tmp = TempFile::new("dir");
+    let f = std::fs::File::create(&tmp.0)
+        .map_err(|e| Error::io(e, format!("creating {}", tmp.0.display())))?;
+    let gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+    let mut b = tar::Builder::new(gz);
+    b.follow_symlinks(false);
+    let name = dir
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    b.append_dir_all(&name, dir)
+        .and_then(|_| b.into_inner())
+        .and_then(|gz| gz.finish())
+        .map_err(|e| Error::io(e, format!("packing {}", dir.display())))?;
+    Ok(tmp)
+}
+
+/// Pushes a blob from `path` unless the repository already has it.
+fn push_file_blob(ctx: &Ctx, r: &Reference, d: &Descriptor, path: &Path) -> Result<()> {
+    let scheme = ctx.client.scheme(r)?;
+    if scheme.blob_head(r, d).is_ok() {
+        ctx.log.info(
+            "blob already present",
+            &[("digest", d.digest.to_string().as_str())],
+        );
+        return Ok(());
+    }
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error::io(e, format!("opening {}", path.display())))?;
+    scheme
+        .blob_put(r, &BlobExpect::from_descriptor(d), &mut f)
+        .map_err(|e| e.context(format!("pushing {}", path.display())))?;
+    Ok(())
+}
+
+/// Pushes an in-memory blob unless the repository already has it.
+pub fn push_bytes_blob(ctx: &Ctx, r: &Reference, d: &Descriptor, data: &[u8]) -> Result<()> {
+    let scheme = ctx.client.scheme(r)?;
+    if scheme.blob_head(r, d).is_ok() {
+        return Ok(());
+    }
+    let mut rdr = data;
+    scheme
+        .blob_put(r, &BlobExpect::from_descriptor(d), &mut rdr)
+        .map_err(|e| e.context(format!("pushing blob {}", d.digest)))?;
+    Ok(())
+}
+
+pub fn put(ctx: &Ctx) -> Result<()> {
+    let subject = match ctx.m.value("subject") {
+        "" => ctx.m.value("refers"),
+        s => s,
+    };
+    let arg = ctx.m.arg(0);
+    if arg.is_empty() && subject.is_empty() {
+        return Err(invalid(
+            "either a reference or subject must be provided".to_string(),
+        ));
+    }
+    let media_type = match ctx.m.value("media-type") {
+        "" => mediatype::OCI1_MANIFEST,
+        mediatype::OCI1_MANIFEST => mediatype::OCI1_MANIFEST,
+        mt => {
+            return Err(Error::new(
+                ErrorKind::UnsupportedMediaType,
+                format!(
+                    "unsupported media type: {mt:?} (only {})",
+                    mediatype::OCI1_MANIFEST
+                ),
+            ))
+        }
+    };
+    let index = ctx.m.on("index");
+    if index && arg.is_empty() {
+        return Err(invalid("--index requires a reference".to_string()));
+    }
+
+    // Where the artifact goes.
+    let mut target = if arg.is_empty() {
+        None
+    } else {
+        Some(super::index::write_ref(ctx.reference(arg)?))
+    };
+    let pushed_by_digest = target.is_none() || ctx.m.on("by-digest");
+    let subject_ref = if subject.is_empty() {
+        None
+    } else {
+        Some(ctx.reference(subject)?)
+    };
+    match ctx.m.value("external") {
+        "" => {}
+        ext => {
+            if subject_ref.is_none() {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "unsupported: --external requires --subject",
+                ));
+            }
+            let ext = ctx.reference(ext)?;
+            match &target {
+                Some(t) if !t.equal_repository(&ext) => {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "unsupported: --external {} does not match the artifact reference {}",
+                            ext.repo_name(),
+                            t.common_name()
+                        ),
+                    ))
+                }
+                Some(_) => {}
+                None => target = Some(ext),
+            }
+        }
+    }
+    // Without a reference the manifest goes by digest into the subject's repository.
+    let target = match target {
+        Some(t) => t,
+        None => subject_ref.clone().expect("checked above"),
+    };
+
+    // Media types.
+    let mut artifact_type = ctx.m.value("artifact-type").to_string();
+    let mut config_type = ctx.m.value("config-type").to_string();
+    let file_types = ctx.m.values("file-media-type");
+    for mt in [&artifact_type, &config_type]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .chain(file_types.iter())
+    {
+        check_media_type(mt)?;
+    }
+    let config_file = ctx.m.value("config-file");
+    if config_file.is_empty() {
+        if artifact_type.is_empty()
+            && (config_type.is_empty() || config_type == mediatype::OCI1_EMPTY)
+        {
+            ctx.log.warn(
+                "using default value for artifact-type is not recommended",
+                &[("artifact-type", mediatype::UNKNOWN_ARTIFACT)],
+            );
+            artifact_type = mediatype::UNKNOWN_ARTIFACT.to_string();
+        }
+        if config_type.is_empty() {
+            config_type = mediatype::OCI1_EMPTY.to_string();
+        }
+    } else if config_type.is_empty() {
+        if artifact_type.is_empty() {
+            return Err(invalid(
+                "--config-type is required with --config-file when --artifact-type is not set"
+                    .to_string(),
+            ));
+        }
+        ctx.log.warn(
+            "setting config-type using artifact-type",
+            &[("config-type", artifact_type.as_str())],
+        );
+        config_type = artifact_type.clone();
+    }
+
+    // Config blob.
+    let config_raw = if config_file.is_empty() {
+        b"{}".to_vec()
+    } else {
+        std::fs::read(config_file).map_err(|e| Error::io(e, format!("reading {config_file}")))?
+    };
+    let config = Descriptor::for_bytes(&config_type, &config_raw);
+
+    // Layers: files (directories packed), or stdin.
+    let files = ctx.m.values("file");
+    let n_layers = files.len().max(1);
+    let layer_types: Vec<String> = if file_types.is_empty() && n_layers == 1 {
+        let t = if !artifact_type.is_empty() && artifact_type != mediatype::UNKNOWN_ARTIFACT {
+            artifact_type.clone()
+        } else {
+            mediatype::OCTET_STREAM.to_string()
+        };
+        vec![t]
+    } else if file_types.len() == n_layers {
+        file_types.to_vec()
+    } else {
+        return Err(invalid(format!(
+            "one --file-media-type is needed for each file ({} files, {} media types)",
+            n_layers,
+            file_types.len()
+        )));
+    };
+    let mut temps = Vec::new();
+    let mut sources: Vec<(PathBuf, Option<String>)> = Vec::new();
+    if files.is_empty() {
+        let tmp = TempFile::new("stdin");
+        let mut f = std::fs::File::create(&tmp.0)
+            .map_err(|e| Error::io(e, format!("creating {}", tmp.0.display())))?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut f)
+            .map_err(|e| Error::io(e, "reading stdin".to_string()))?;
+        sources.push((tmp.0.clone(), None));
+        temps.push(tmp);
+    } else {
+        let strip = ctx.m.on("strip-dirs");
+        for f in files {
+            let path = Path::new(f);
+            let meta = std::fs::metadata(path).map_err(|e| Error::io(e, format!("reading {f}")))?;
+            let mut t = if strip {
+                base_name(f).to_string()
+            } else {
+                f.trim_end_matches('/').to_string()
+            };
+            if meta.is_dir() {
+                t.push('/');
+                let tmp = tar_dir(path)?;
+                // Directories always carry their title: it is what marks them as archives.
+                sources.push((tmp.0.clone(), Some(t)));
+                temps.push(tmp);
+            } else {
+                let title = ctx.m.on("file-title").then_some(t);
+                sources.push((path.to_path_buf(), title));
+            }
+        }
+    }
+    let mut layers = Vec::new();
+    for ((path, title), mt) in sources.iter().zip(&layer_types) {
+        let (digest, size) = file_digest(path)?;
+        let mut d = Descriptor {
+            media_type: mt.clone(),
+            digest,
+            size,
+            ..Default::default()
+        };
+        if let Some(t) = title {
+            d.annotations
+                .insert(ANNOTATION_TITLE.to_string(), t.clone());
+        }
+        push_file_blob(ctx, &target, &d, path)?;
+        layers.push(d);
+    }
+    drop(temps);
+    push_bytes_blob(ctx, &target, &config, &config_raw)?;
+
+    // Subject.
+    let platform = ctx.platform()?;
+    let subject_desc = match &subject_ref {
+        Some(s) => Some(head_descriptor(ctx, s, platform.as_ref())?),
+        None => None,
+    };
+
+    let annotations = annotations(ctx, "annotation")?;
+    let body = ImageManifest {
+        schema_version: 2,
+        media_type: media_type.to_string(),
+        artifact_type: artifact_type.clone(),
+        config: Some(config),
+        layers,
+        subject: subject_desc,
+        annotations: annotations.clone(),
+    };
+    let m = Manifest::from_body(Body::Image(body), Algorithm::Sha256)?;
+    let scheme = ctx.client.scheme(&target)?;
+    let out_ref = if index {
+        let child = target.set_digest(&m.digest().to_string());
+        scheme
+            .manifest_put(&child, &m, PutOpts { child: true })
+            .map_err(|e| e.context(format!("pushing manifest {}", child.common_name())))?;
+        let mut idx = match ctx.client.manifest_get(&target) {
+            Ok(cur) => match cur.body() {
+                Body::Index(i) => i.clone(),
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::UnsupportedMediaType,
+                        format!("{} is not an index", target.common_name()),
+                    ))
+                }
+            },
+            Err(e) if e.kind() == ErrorKind::NotFound => Index {
+                schema_version: 2,
+                media_type: mediatype::OCI1_INDEX.to_string(),
+                ..Default::default()
+            },
+            Err(e) => return Err(e),
+        };
+        let mut d = m.descriptor();
+        d.artifact_type = artifact_type.clone();
+        d.annotations = annotations;
+        d.platform = platform;
+        idx.manifests.push(d);
+        let im = Manifest::from_body(Body::Index(idx), Algorithm::Sha256)?;
+        // The artifact itself is by digest; the index stays at the reference.
+        let r = super::index::put_ref(&target, im.digest(), false);
+        scheme
+            .manifest_put(&r, &im, PutOpts::default())
+            .map_err(|e| e.context(format!("pushing index {}", r.common_name())))?;
+        r
+    } else {
+        let r = super::index::put_ref(&target, m.digest(), pushed_by_digest);
+        scheme
+            .manifest_put(&r, &m, PutOpts::default())
+            .map_err(|e| e.context(format!("pushing manifest {}", r.common_name())))?;
+        r
+    };
+    match ctx.m.value("format") {
+        "" if ctx.m.on("by-digest") => ctx.out(format!("{}\n", m.digest()).as_bytes()),
+        "" => Ok(()),
+        fmt => ctx.render(fmt, &with_raw(format::manifest(&m, &out_ref), m.raw(), &[])),
+    }
+}
+
 /// The first index entry passing the filters (and best matching the platform, if given).
 fn pick_from_index(m: &Manifest, filter: &MatchOpts, p: Option<&Platform>) -> Result<Descriptor> {
     let mut candidates: Vec<Descriptor> = m
@@ -602,6 +1002,21 @@ mod tests {
             output_path(dir, &l, false).unwrap_err().kind(),
             ErrorKind::Unsupported
         );
+    }
+
+    #[test]
+    fn media_type_checks() {
+        assert!(check_media_type("application/example.test+json").is_ok());
+        for bad in [
+            "application/example;version=1.0",
+            "noslash",
+            "/x",
+            "application/",
+        ] {
+            let e = check_media_type(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::UnsupportedMediaType, "{bad}");
+            assert!(e.to_string().contains("unsupported media type"), "{e}");
+        }
     }
 
     #[test]

@@ -4,9 +4,11 @@
 pub mod artifact;
 pub mod blob;
 pub mod image;
+pub mod index;
 pub mod manifest;
 pub mod misc;
 pub mod registry;
+pub mod repo;
 pub mod tag;
 
 use std::cell::RefCell;
