@@ -7,7 +7,8 @@
 #   (c) same registry A/img:v1 -> A/<fresh repo per run>:v1 (blobs can be mounted)
 #   (d) to a layout  A/img:v1 -> OCI layout (fresh directory per run)
 # Reports median wall time, peak RSS and requests per run from both access logs, by method, and
-# the request sequences of the no-op and same-registry cases.
+# the request sequences of regctl and skopeo (first timed run). skopeo runs with an empty
+# blob-info cache every time (see SK below).
 #
 # Usage: bash bench/registry-copy.sh     (RUNS=5 by default; REGCTL=path skips the build)
 set -euo pipefail
@@ -24,7 +25,13 @@ start_registry B
 A=$A_HOST
 B=$B_HOST
 RG="$REGCTL --host reg=$A,tls=disabled --host reg=$B,tls=disabled"
-SK="skopeo --insecure-policy copy -q --all --src-tls-verify=false --dest-tls-verify=false"
+# skopeo keeps a blob-info cache (/var/lib/containers/cache for root) remembering where it saw
+# each blob, and then mounts blobs from the repository a previous run pushed: a "fresh" copy
+# to a new repo in B would mount everything from the previous round's repo. Each skopeo run gets
+# an empty private cache instead (in rootless mode it lives under $XDG_DATA_HOME).
+SKC=$WORK/skopeo-cache
+SK="env _CONTAINERS_ROOTLESS_UID=1000 XDG_DATA_HOME=$SKC skopeo --insecure-policy copy -q --all"
+SK+=" --src-tls-verify=false --dest-tls-verify=false"
 LOGS=(--log "A=$A_LOG" --log "B=$B_LOG")
 
 $RG image copy "ocidir://$src:v1" "$A/img:v1" >/dev/null
@@ -46,7 +53,7 @@ echo "source: $A/img:v1 $SRC_DIGEST" >&2
     --show-requests regctl \
     --name regctl --cmd "$RG image copy $A/img:v1 $B/fresh-regctl{round}:v1" \
     --check "same_digest $B fresh-regctl{round}" \
-    --name skopeo --cmd "$SK docker://$A/img:v1 docker://$B/fresh-skopeo{round}:v1" \
+    --name skopeo --prepare "rm -rf $SKC" --cmd "$SK docker://$A/img:v1 docker://$B/fresh-skopeo{round}:v1" \
     --check "same_digest $B fresh-skopeo{round}"
 
 $RG image copy "$A/img:v1" "$B/noop:v1" >/dev/null
@@ -54,14 +61,14 @@ $RG image copy "$A/img:v1" "$B/noop:v1" >/dev/null
     --title "(b) no-op copy A → B, target already up to date ($RUNS rounds)" \
     --show-requests regctl --show-requests skopeo \
     --name regctl --cmd "$RG image copy $A/img:v1 $B/noop:v1" --check "same_digest $B noop" \
-    --name skopeo --cmd "$SK docker://$A/img:v1 docker://$B/noop:v1" --check "same_digest $B noop"
+    --name skopeo --prepare "rm -rf $SKC" --cmd "$SK docker://$A/img:v1 docker://$B/noop:v1" --check "same_digest $B noop"
 
 "${PAIRED[@]}" --rounds "$RUNS" --warmup 1 --baseline skopeo "${LOGS[@]}" \
     --title "(c) copy to a new repository in the same registry A ($RUNS rounds)" \
     --show-requests regctl --show-requests skopeo \
     --name regctl --cmd "$RG image copy $A/img:v1 $A/same-regctl{round}:v1" \
     --check "same_digest $A same-regctl{round}" \
-    --name skopeo --cmd "$SK docker://$A/img:v1 docker://$A/same-skopeo{round}:v1" \
+    --name skopeo --prepare "rm -rf $SKC" --cmd "$SK docker://$A/img:v1 docker://$A/same-skopeo{round}:v1" \
     --check "same_digest $A same-skopeo{round}"
 
 layout_ok() { echo "grep -Eq 'image.ref.name\"[[:space:]]*:[[:space:]]*\"v1\"' $1/index.json && rm -rf $1"; }
@@ -69,5 +76,5 @@ layout_ok() { echo "grep -Eq 'image.ref.name\"[[:space:]]*:[[:space:]]*\"v1\"' $
     --title "(d) copy A → OCI layout ($RUNS rounds)" \
     --name regctl --prepare "rm -rf $WORK/lay-r" \
     --cmd "$RG image copy $A/img:v1 ocidir://$WORK/lay-r:v1" --check "$(layout_ok "$WORK/lay-r")" \
-    --name skopeo --prepare "rm -rf $WORK/lay-s" \
+    --name skopeo --prepare "rm -rf $WORK/lay-s $SKC" \
     --cmd "$SK docker://$A/img:v1 oci:$WORK/lay-s:v1" --check "$(layout_ok "$WORK/lay-s")"
