@@ -11,8 +11,8 @@ rounds (A B, B A, A B, ...) so neither tool always runs on a cache the other jus
 "{round}" in --cmd/--prepare/--check is replaced by the round number (warm-up rounds are
 negative), so a command can write to a fresh repository or directory every round.
 
-Per command: median / min / max wall time, the median and max peak RSS (GNU time's %M, from
-/usr/bin/time: Debian package "time"), and for each --log (a docker-registry access log) the
+Per command: median / min / max wall time, median CPU time (user + system), the median and max
+peak RSS (GNU time's %M %U %S, from /usr/bin/time: Debian package "time"), and for each --log (a docker-registry access log) the
 number of HTTP requests the run added, by method.  --prepare runs untimed before the command,
 --check untimed after it (e.g. to verify a copy landed); their requests are not counted.
 --show-requests NAME prints the request sequence of NAME's first timed run (digests and upload
@@ -103,25 +103,25 @@ def untimed(cmd, what):
 
 
 def timed(cmd):
-    """-> (wall seconds, peak RSS KiB). Aborts on failure."""
+    """-> (wall seconds, peak RSS KiB, user+system CPU seconds). Aborts on failure."""
     rss_file = f"/tmp/.paired-rss-{os.getpid()}"
-    argv = [TIME, "-q", "-f", "%M", "-o", rss_file, "/bin/bash", "-c", cmd]
+    argv = [TIME, "-q", "-f", "%M %U %S", "-o", rss_file, "/bin/bash", "-c", cmd]
     t0 = time.perf_counter()
     p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - t0
     if p.returncode:
         sys.exit(f"command failed (rc={p.returncode}): {cmd}\n{p.stderr.decode('utf-8', 'replace')}")
     with open(rss_file) as f:
-        rss = int(f.read().split()[-1])
+        rss, user, system = f.read().split()[-3:]
     os.unlink(rss_file)
-    return wall, rss
+    return wall, int(rss), float(user) + float(system)
 
 
 def main():
     if not os.access(TIME, os.X_OK):
         sys.exit("paired.py: /usr/bin/time is required (Debian package 'time')")
     opts, cmds = parse(sys.argv[1:])
-    res = {c["name"]: {"wall": [], "rss": [], "reqs": [], "first": None} for c in cmds}
+    res = {c["name"]: {"wall": [], "cpu": [], "rss": [], "reqs": [], "first": None} for c in cmds}
     for rnd in range(-opts["warmup"], opts["rounds"]):
         order = cmds if rnd % 2 == 0 else list(reversed(cmds))
         for c in order:
@@ -129,20 +129,21 @@ def main():
             if c["prepare"]:
                 untimed(sub(c["prepare"]), f"prepare of {c['name']}")
             starts = [size(p) for _, p in opts["logs"]]
-            wall, rss = timed(sub(c["cmd"]))
+            wall, rss, cpu = timed(sub(c["cmd"]))
             time.sleep(opts["settle"])  # the registry writes its access line after the response
             reqs = []
             for (lab, path), start in zip(opts["logs"], starts):
                 reqs += [(m, f"{lab}:{fold(u)}", st) for m, u, st in requests_since(path, start)]
             if c["check"]:
                 untimed(sub(c["check"]), f"check of {c['name']}")
-            print(f"  round {rnd} {c['name']}: {wall:.3f} s, {rss} KiB, {len(reqs)} requests",
+            print(f"  round {rnd} {c['name']}: {wall:.3f} s, cpu {cpu:.2f} s, {rss} KiB, {len(reqs)} requests",
                   file=sys.stderr)
             if rnd < 0:
                 continue
             r = res[c["name"]]
             r["wall"].append(wall)
             r["rss"].append(rss)
+            r["cpu"].append(cpu)
             r["reqs"].append(reqs)
             if r["first"] is None:
                 r["first"] = reqs
@@ -153,7 +154,7 @@ def main():
     head = ["tool", "median s", "min s", "max s"]
     if base:
         head.append(f"× {opts['baseline']}")
-    head += ["peak RSS MiB (median / max)"]
+    head += ["CPU s (median)", "peak RSS MiB (median / max)"]
     if opts["logs"]:
         head += ["requests/run", "by method (first run)"]
     print("| " + " | ".join(head) + " |")
@@ -164,6 +165,7 @@ def main():
         row = [c["name"], f"{med:.3f}", f"{min(r['wall']):.3f}", f"{max(r['wall']):.3f}"]
         if base:
             row.append(f"{med / statistics.median(base['wall']):.2f}")
+        row.append(f"{statistics.median(r['cpu']):.2f}")
         row.append(f"{statistics.median(r['rss']) / 1024:.1f} / {max(r['rss']) / 1024:.1f}")
         if opts["logs"]:
             counts = sorted({len(q) for q in r["reqs"]})
@@ -179,6 +181,12 @@ def main():
                 by += " (" + ", ".join(f"{lab} {per_log.get(lab, 0)}" for lab, _ in opts["logs"]) + ")"
             row += ["/".join(map(str, counts)), by]
         print("| " + " | ".join(row) + " |")
+    print()
+    print("Commands (`{round}` = round number):\n")
+    for c in cmds:
+        for k in ("prepare", "cmd", "check"):
+            if c[k]:
+                print(f"- {c['name']} {k}: `{c[k]}`")
     print()
     for name in opts["show"]:
         r = res.get(name)

@@ -10,12 +10,12 @@
 # the request sequences of regctl and skopeo (first timed run). skopeo runs with an empty
 # blob-info cache every time (see SK below).
 #
-# Usage: bash bench/registry-copy.sh     (RUNS=5 by default; REGCTL=path skips the build)
+# Usage: bash bench/registry-copy.sh     (RUNS=7 by default; REGCTL=path skips the build)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
 
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-7}
 bench_setup
 need_tool skopeo skopeo
 make_layouts
