@@ -3,7 +3,7 @@
 #  1. the 3-platform 208 MiB layout (RUNS rounds, fresh target each run): wall time, peak RSS;
 #  2. a single 1 GiB layer (BIG_RUNS rounds): peak RSS must stay small and flat in blob size.
 #
-# Usage: bash bench/ocidir-copy.sh     (RUNS=5 BIG_RUNS=1 by default; REGCTL=path skips the build)
+# Usage: bash bench/ocidir-copy.sh     (RUNS=5 BIG_RUNS=3 by default; REGCTL=path skips the build)
 # Layouts are generated once into bench/out/ (gitignored) by examples/make-layout.rs. Page cache
 # is left warm on purpose: this measures the tools, not the disk. Prints markdown tables.
 set -euo pipefail
@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
 
 RUNS=${RUNS:-5}
-BIG_RUNS=${BIG_RUNS:-1}
+BIG_RUNS=${BIG_RUNS:-3}
 bench_setup
 need_tool skopeo skopeo
 make_layouts big
