@@ -17,8 +17,8 @@ trap 'rm -f "$tmp"' EXIT
     echo
     echo "- machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
         "$(uname -sr), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-    echo "- regctl: commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bin Cargo.toml || echo ' (dirty)')," \
-        "release build"
+    echo "- regctl: ${REGCTL:-release build of} commit $(git log -1 --format=%h -- src bin Cargo.toml Cargo.lock)" \
+        "(last change to src/ bin/ Cargo.*)$(git diff --quiet HEAD -- src bin Cargo.toml || echo ', dirty tree')"
     echo "- skopeo: $(skopeo --version 2>/dev/null | awk '{ print $3 }'), docker-registry:" \
         "$(docker-registry --version 2>/dev/null | awk '{ print $3 }')"
     echo
