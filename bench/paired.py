@@ -90,7 +90,7 @@ def requests_since(path, start):
 
 
 def fold(path):
-    path = re.sub(r"sha256:[0-9a-f]{64}", lambda m: "sha256:" + m.group(0)[7:19] + "…", path)
+    path = re.sub(r"sha256(:|%3A)([0-9a-f]{12})[0-9a-f]{52}", r"sha256:\2…", path)
     path = re.sub(r"/blobs/uploads/[0-9a-f-]{36}", "/blobs/uploads/<uuid>", path)
     path = re.sub(r"_state=[^&]*", "_state=…", path)
     return path
