@@ -1,73 +1,36 @@
 #!/usr/bin/env bash
-# Benchmarks `regctl image copy` between OCI layouts: median wall time over RUNS copies of a
-# 3-platform, 208 MiB layout (fresh target each time) and peak RSS, then one copy of a single
-# 1 GiB layer for peak RSS (streaming must keep it far below the layer size).
+# OCI layout to OCI layout copies, regctl vs skopeo, interleaved:
+#  1. the 3-platform 208 MiB layout (RUNS rounds, fresh target each run): wall time, peak RSS;
+#  2. a single 1 GiB layer (BIG_RUNS rounds): peak RSS must stay small and flat in blob size.
 #
-# Usage: bash bench/ocidir-copy.sh        (RUNS=5 by default)
+# Usage: bash bench/ocidir-copy.sh     (RUNS=5 BIG_RUNS=3 by default; REGCTL=path skips the build)
 # Layouts are generated once into bench/out/ (gitignored) by examples/make-layout.rs. Page cache
-# is left warm on purpose: this measures regctl, not the disk.
+# is left warm on purpose: this measures the tools, not the disk. Prints markdown tables.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source bench/lib.sh
 
 RUNS=${RUNS:-5}
-OUT=bench/out
-TARGET=${CARGO_TARGET_DIR:-target}
+BIG_RUNS=${BIG_RUNS:-3}
+bench_setup
+need_tool skopeo skopeo
+make_layouts big
+src=$(realpath "$OUT/src")
+big=$(realpath "$OUT/big")
 
-if [[ ! -x /usr/bin/time ]]; then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -qq time >/dev/null 2>&1 ||
-            { apt-get update -qq >/dev/null && apt-get install -y -qq time >/dev/null; }
-    else
-        echo "error: /usr/bin/time (Debian package 'time') is required" >&2
-        exit 1
-    fi
-fi
+# A copy that "succeeds" without writing the tag must not count.
+check() { echo "grep -Eq 'image.ref.name\"[[:space:]]*:[[:space:]]*\"v1\"' $1/index.json && rm -rf $1"; }
 
-cargo build --release --quiet --bin regctl --example make-layout
-# REGCTL may name another binary to compare against (same command line).
-REGCTL=${REGCTL:-$TARGET/release/regctl}
-GEN=$TARGET/release/examples/make-layout
+"${PAIRED[@]}" --rounds "$RUNS" --warmup 1 --baseline skopeo \
+    --title "ocidir → ocidir, 3 platforms, 13 layers, 208 MiB ($RUNS rounds)" \
+    --name regctl --prepare "rm -rf $WORK/r" \
+    --cmd "$REGCTL image copy ocidir://$src:v1 ocidir://$WORK/r:v1" --check "$(check "$WORK/r")" \
+    --name skopeo --prepare "rm -rf $WORK/s" \
+    --cmd "skopeo --insecure-policy copy -q --all oci:$src:v1 oci:$WORK/s:v1" --check "$(check "$WORK/s")"
 
-# index.json is written last, so its presence means a complete layout.
-if [[ ! -f $OUT/src/index.json ]]; then
-    "$GEN" "$OUT/src" --platforms linux/amd64,linux/arm64,linux/arm/v7 \
-        --layers-per-platform 4 --layer-size 16M --shared-base-layers 1 --seed 42 --tag v1
-fi
-if [[ ! -f $OUT/big/index.json ]]; then
-    "$GEN" "$OUT/big" --platforms linux/amd64 --layers-per-platform 1 --layer-size 1G \
-        --no-index --seed 42 --tag v1
-fi
-
-# copy SRC DST: prints "<wall seconds> <max RSS KiB>" for one copy into a fresh DST.
-copy() {
-    local src=$1 dst=$2 times
-    times=$(mktemp)
-    rm -rf "$dst"
-    /usr/bin/time -o "$times" -f '%e %M' \
-        "$REGCTL" image copy "ocidir://$src:v1" "ocidir://$dst:v1" >/dev/null
-    # Guard against a copy that "succeeds" without writing anything.
-    if [[ ! -f $dst/index.json ]]; then
-        echo "error: copy to $dst produced no index.json" >&2
-        exit 1
-    fi
-    cat "$times"
-    rm -f "$times"
-    rm -rf "$dst"
-}
-
-walls=()
-peak=0
-for ((i = 1; i <= RUNS; i++)); do
-    result=$(copy "$OUT/src" "$OUT/dst-$i")
-    read -r wall rss <<<"$result"
-    echo "run $i: ${wall}s ${rss} KiB" >&2
-    walls+=("$wall")
-    if ((rss > peak)); then peak=$rss; fi
-done
-median=$(printf '%s\n' "${walls[@]}" | sort -n | sed -n "$(((RUNS + 1) / 2))p")
-echo "ocidir copy 3 platforms 208 MiB: median ${median} s over ${RUNS} runs, peak RSS ${peak} KiB"
-
-result=$(copy "$OUT/big" "$OUT/big-dst")
-read -r wall rss <<<"$result"
-echo "ocidir copy 1 GiB single layer: ${wall} s, peak RSS ${rss} KiB"
+"${PAIRED[@]}" --rounds "$BIG_RUNS" --baseline skopeo \
+    --title "ocidir → ocidir, one 1 GiB layer ($BIG_RUNS rounds)" \
+    --name regctl --prepare "rm -rf $WORK/r" \
+    --cmd "$REGCTL image copy ocidir://$big:v1 ocidir://$WORK/r:v1" --check "$(check "$WORK/r")" \
+    --name skopeo --prepare "rm -rf $WORK/s" \
+    --cmd "skopeo --insecure-policy copy -q --all oci:$big:v1 oci:$WORK/s:v1" --check "$(check "$WORK/s")"
