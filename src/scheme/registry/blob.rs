@@ -190,7 +190,7 @@ fn spool(rdr: &mut dyn Read, algo: crate::digest::Algorithm) -> Result<(File, Di
 /// current position. Larger blobs are never copied to disk: when an upload of one must go
 /// further back than the window, it fails and the caller re-reads the source (the copy engine
 /// retries a failed blob once), by then knowing the registry's limits.
-const SPOOL_MEM: usize = 8 << 20;
+const SPOOL_MEM: usize = 1 << 20;
 
 /// What was read from the input: all of it (memory, or a temporary file for spooled stdin), or
 /// a window of the most recent bytes.
@@ -221,6 +221,10 @@ impl Spool {
                 f.seek(SeekFrom::End(0))
                     .and_then(|_| f.write_all(data))
                     .map_err(|e| Error::io(e, "writing spool file"))?;
+            }
+            None if self.window == Some(0) && self.mem.is_empty() => {
+                // Nothing to keep: skip the copy through the buffer.
+                self.base += data.len() as u64;
             }
             None => {
                 self.mem.extend(data);
@@ -280,7 +284,9 @@ impl<'a> Input<'a> {
     fn stream(rdr: &'a mut dyn Read, digest: &Digest, size: u64) -> Input<'a> {
         Input {
             src: Some(VerifyReader::new(rdr, Some(digest.clone()), Some(size))),
-            spool: Spool::new((size > SPOOL_MEM as u64).then_some(SPOOL_MEM)),
+            // Larger blobs keep nothing while sent whole (they cannot go back anyway), and only
+            // the current chunk once chunked: memory stays flat however many uploads run.
+            spool: Spool::new((size > SPOOL_MEM as u64).then_some(0)),
             size,
             error: None,
         }
