@@ -145,7 +145,7 @@ fn middle_snake<T: PartialEq>(
             vf[idx(k)] = x;
             // Backward diagonal kb = delta - k in reversed coordinates.
             let kb = delta - k;
-            if odd && kb >= -(d - 1) && kb <= d - 1 && x + vb[idx(kb)] >= n {
+            if odd && kb > -d && kb < d && x + vb[idx(kb)] >= n {
                 return (x0 as usize, y0 as usize, x as usize, y as usize);
             }
             k += 2;
@@ -247,7 +247,7 @@ pub fn unified<S: AsRef<str>>(a: &[S], b: &[S], opts: &DiffOpts) -> Vec<String> 
 
 /// Lines of `a` and `b` consumed before edit `s`.
 fn position(es: &[Edit], s: usize, alen: usize, blen: usize) -> (usize, usize) {
-    for e in &es[s..] {
+    if let Some(e) = es.get(s) {
         match *e {
             Edit::Keep(i, j) => return (i, j),
             Edit::Delete(i) => {

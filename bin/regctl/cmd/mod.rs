@@ -4,6 +4,7 @@
 pub mod artifact;
 pub mod blob;
 pub mod image;
+pub mod inspect;
 pub mod manifest;
 pub mod misc;
 pub mod registry;
