@@ -647,3 +647,41 @@ fn image_inspect_every_platform() {
         );
     }
 }
+
+#[test]
+fn get_file_reports_a_corrupted_layer() {
+    let tmp = TempDir::new();
+    let dir = testrepo(&tmp);
+    let repo = format!("ocidir://{}", dir.display());
+    let top = layers(&format!("{repo}:v3"), "linux/amd64").pop().unwrap();
+    // Replace the top layer's bytes with another valid tar holding layer3.txt: the file is
+    // found, but the blob no longer matches its digest, which must fail the command.
+    let hex = top.strip_prefix("sha256:").unwrap();
+    // Padded with zeros to the original size, so only the digest check (after the tar's end,
+    // once the file was already written) can notice.
+    let blob = dir.join("blobs/sha256").join(hex);
+    let size = fs::metadata(&blob).unwrap().len() as usize;
+    let mut bytes = fs::read(testdata().join("layer.tar")).unwrap();
+    assert!(bytes.len() < size);
+    bytes.resize(size, 0);
+    fs::write(&blob, bytes).unwrap();
+    let (code, _, err) = rc(&["image", "get-file", &format!("{repo}:v3"), "layer3.txt"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("mismatch"), "{err}");
+    fails(&["blob", "diff-layer", &repo, &top, &repo, &top], "");
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let image = good(&["image", "--help"]);
+    for c in ["check-base", "create", "get-file"] {
+        assert!(image.contains(c), "{image}");
+    }
+    let blob = good(&["blob", "--help"]);
+    for c in ["diff-config", "diff-layer", "get-file"] {
+        assert!(blob.contains(c), "{blob}");
+    }
+    assert!(good(&["manifest", "--help"]).contains("diff"));
+    let (code, _, _) = rc(&["blob", "get-file", "ocidir://x"]);
+    assert_ne!(code, 0);
+}
