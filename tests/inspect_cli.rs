@@ -685,3 +685,63 @@ fn help_lists_the_commands() {
     let (code, _, _) = rc(&["blob", "get-file", "ocidir://x"]);
     assert_ne!(code, 0);
 }
+
+#[test]
+fn check_base_compares_history_unless_no_config() {
+    let tmp = TempDir::new();
+    let repo = layout(&tmp);
+    let v2 = format!("{repo}:v2");
+    // v2's amd64 image with the first (base) history entry rewritten: same layers as b1.
+    let mut m: Value = serde_json::from_str(&good(&[
+        "manifest",
+        "get",
+        &v2,
+        "-p",
+        "linux/amd64",
+        "--format",
+        "body",
+    ]))
+    .unwrap();
+    let cfg_digest = m["config"]["digest"].as_str().unwrap().to_string();
+    let mut cfg: Value = serde_json::from_str(&good(&["blob", "get", &repo, &cfg_digest])).unwrap();
+    cfg["history"][0]["created_by"] = Value::String("something else".into());
+    let raw = serde_json::to_vec(&cfg).unwrap();
+    let out = run_input(regctl().args(["blob", "put", &repo]), &raw);
+    assert!(out.status.success(), "{out:?}");
+    let new_digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    m["config"]["digest"] = Value::String(new_digest);
+    m["config"]["size"] = raw.len().into();
+    let out = run_input(
+        regctl().args(["manifest", "put", &format!("{repo}:edited")]),
+        &serde_json::to_vec(&m).unwrap(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let edited = format!("{repo}:edited");
+    let b1 = format!("{repo}:b1");
+    let (out, err) = fails(
+        &[
+            "image",
+            "check-base",
+            &edited,
+            "--base",
+            &b1,
+            "-p",
+            "linux/amd64",
+        ],
+        "history",
+    );
+    assert_eq!(out, "base image has changed\n", "{err}");
+    assert_eq!(
+        good(&[
+            "image",
+            "check-base",
+            &edited,
+            "--base",
+            &b1,
+            "-p",
+            "linux/amd64",
+            "--no-config"
+        ]),
+        "base image matches\n"
+    );
+}
