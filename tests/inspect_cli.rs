@@ -415,6 +415,17 @@ fn check_base_matrix() {
         ]),
         "base image matches\n"
     );
+    // A single image (v2's linux/arm/v7 child) is compared for its config's platform.
+    let child =
+        format!("{repo}@sha256:e2a58463bc91a2d290f7e4897e872f777c864ba4b6ac031e87eebf121214dcef");
+    assert_eq!(
+        good(&["image", "check-base", &child, "--base", &t("b1")]),
+        "base image matches\n"
+    );
+    fails(
+        &["image", "check-base", &child, "--base", &t("b3")],
+        "changed",
+    );
     // With a digest only the base's current digest is compared.
     assert_eq!(
         good(&[

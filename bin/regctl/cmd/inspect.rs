@@ -314,7 +314,14 @@ fn check_base_run(ctx: &Ctx, r: &Reference) -> Result<()> {
             }
             Ok(())
         }
-        None => check_platform(ctx, r, &m, &base, &Platform::host(), no_config),
+        None => {
+            // A single image: compare with the base for the platform its config names.
+            let p = match config_of(ctx, r, &m).map(|c| c.platform()) {
+                Ok(p) if !p.os.is_empty() && !p.architecture.is_empty() => p,
+                _ => Platform::host(),
+            };
+            check_platform(ctx, r, &m, &base, &p, no_config)
+        }
     }
 }
 
