@@ -1,6 +1,6 @@
 //! The command tree: every command, alias and flag of regctl as data.
 
-use crate::cmd::{artifact, blob, image, index, manifest, misc, registry, repo, tag};
+use crate::cmd::{artifact, blob, image, index, inspect, manifest, misc, registry, repo, tag};
 use crate::flags::{Command, Flag};
 
 pub static GLOBAL_FLAGS: &[Flag] = &[
@@ -337,6 +337,35 @@ static INDEX_CREATE_FLAGS: &[Flag] = &[
         "Subject in the same repository (OCI index only)",
     ),
 ];
+static DIFF_FLAGS: &[Flag] = &[
+    Flag::opt("context", None, "N", "Lines of context around each change").default("3"),
+    Flag::switch(
+        "context-full",
+        None,
+        "Show every line, not only the changes",
+    ),
+];
+
+static DIFF_LAYER_FLAGS: &[Flag] = &[
+    Flag::opt("context", None, "N", "Lines of context around each change").default("3"),
+    Flag::switch(
+        "context-full",
+        None,
+        "Show every line, not only the changes",
+    ),
+    Flag::switch(
+        "ignore-timestamp",
+        None,
+        "Leave modification times out of the listing",
+    ),
+];
+
+const GET_FILE_FORMAT: Flag = Flag::opt(
+    "format",
+    None,
+    "TMPL",
+    "Print this template (.Header: the tar header) instead of the file",
+);
 
 pub static ROOT: Command = Command {
     name: "regctl",
@@ -443,6 +472,32 @@ pub static ROOT: Command = Command {
                     hidden: false,
                 },
                 Command {
+                    name: "diff-config",
+                    aliases: &[],
+                    args: "<repository> <digest> <repository> <digest>",
+                    min_args: 4,
+                    max_args: 4,
+                    about: "Show the differences between two image configs",
+                    long: "",
+                    flags: DIFF_FLAGS,
+                    subs: &[],
+                    run: Some(inspect::diff_config),
+                    hidden: false,
+                },
+                Command {
+                    name: "diff-layer",
+                    aliases: &[],
+                    args: "<repository> <digest> <repository> <digest>",
+                    min_args: 4,
+                    max_args: 4,
+                    about: "Show the differences between two layers",
+                    long: "Each entry is listed as: mode uid/gid size [mtime] name [sha256 of the content].",
+                    flags: DIFF_LAYER_FLAGS,
+                    subs: &[],
+                    run: Some(inspect::diff_layer),
+                    hidden: false,
+                },
+                Command {
                     name: "get",
                     aliases: &["pull"],
                     args: "<repository> <digest>",
@@ -456,6 +511,19 @@ pub static ROOT: Command = Command {
                     ],
                     subs: &[],
                     run: Some(blob::get),
+                    hidden: false,
+                },
+                Command {
+                    name: "get-file",
+                    aliases: &["cat"],
+                    args: "<repository> <digest> <file> [output]",
+                    min_args: 3,
+                    max_args: 4,
+                    about: "Extract one file from a layer",
+                    long: "Whiteouts in the layer are honoured. The file goes to [output], or stdout.",
+                    flags: &[GET_FILE_FORMAT],
+                    subs: &[],
+                    run: Some(inspect::blob_get_file),
                     hidden: false,
                 },
                 Command {
@@ -595,6 +663,25 @@ pub static ROOT: Command = Command {
             "Manage images",
             &[
                 Command {
+                    name: "check-base",
+                    aliases: &[],
+                    args: "<reference>",
+                    min_args: 1,
+                    max_args: 1,
+                    about: "Check whether the base image of an image has changed",
+                    long: "The base comes from --base/--digest or the org.opencontainers.image.base.name/.digest annotations. Exits non-zero when it has changed.",
+                    flags: &[
+                        Flag::opt("base", None, "REF", "Base image (instead of the annotation)"),
+                        Flag::opt("digest", None, "DIGEST", "Expected digest of the base image"),
+                        Flag::switch("no-config", None, "Skip the history comparison"),
+                        PLATFORM,
+                        Flag::switch("quiet", None, "Print nothing, only set the exit code"),
+                    ],
+                    subs: &[],
+                    run: Some(inspect::check_base),
+                    hidden: false,
+                },
+                Command {
                     name: "copy",
                     aliases: &["cp"],
                     args: "<source> <target>",
@@ -654,6 +741,34 @@ pub static ROOT: Command = Command {
                     hidden: false,
                 },
                 Command {
+                    name: "create",
+                    aliases: &["init", "new"],
+                    args: "<reference>",
+                    min_args: 1,
+                    max_args: 1,
+                    about: "Create an empty (scratch) image",
+                    long: "",
+                    flags: &[
+                        Flag::opt("annotation", None, "K=V", "Manifest annotation").repeat(),
+                        Flag::switch("by-digest", None, "Push by digest (no tag) and print the digest"),
+                        Flag::opt("created", None, "TIME", "Creation time: now or RFC 3339"),
+                        Flag::opt("format", None, "TMPL", "Output format"),
+                        Flag::opt("label", None, "K=V", "Config label").repeat(),
+                        Flag::opt(
+                            "media-type",
+                            Some('m'),
+                            "TYPE",
+                            "Manifest media type (OCI, or application/vnd.docker.distribution.manifest.v2+json)",
+                        )
+                        .default("application/vnd.oci.image.manifest.v1+json"),
+                        Flag::opt("platform", Some('p'), "P", "Platform written into the config")
+                            .default("local"),
+                    ],
+                    subs: &[],
+                    run: Some(inspect::create),
+                    hidden: false,
+                },
+                Command {
                     name: "delete",
                     aliases: &[],
                     args: "<reference>",
@@ -677,6 +792,23 @@ pub static ROOT: Command = Command {
                     flags: MANIFEST_HEAD_FLAGS,
                     subs: &[],
                     run: Some(image::digest),
+                    hidden: false,
+                },
+                Command {
+                    name: "get-file",
+                    aliases: &["cat"],
+                    args: "<reference> <file> [output]",
+                    min_args: 2,
+                    max_args: 3,
+                    about: "Extract a file from an image",
+                    long: "Layers are searched from the top; a whiteout above the file means it was deleted.",
+                    flags: &[
+                        GET_FILE_FORMAT,
+                        Flag::opt("platform", Some('p'), "P", "Platform to select from an index")
+                            .default("local"),
+                    ],
+                    subs: &[],
+                    run: Some(inspect::image_get_file),
                     hidden: false,
                 },
                 Command {
@@ -801,6 +933,19 @@ pub static ROOT: Command = Command {
                     flags: MANIFEST_DELETE_FLAGS,
                     subs: &[],
                     run: Some(manifest::delete),
+                    hidden: false,
+                },
+                Command {
+                    name: "diff",
+                    aliases: &[],
+                    args: "<reference> <reference>",
+                    min_args: 2,
+                    max_args: 2,
+                    about: "Show the differences between two manifests",
+                    long: "",
+                    flags: DIFF_FLAGS,
+                    subs: &[],
+                    run: Some(inspect::manifest_diff),
                     hidden: false,
                 },
                 Command {

@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod blob;
 pub mod image;
 pub mod index;
+pub mod inspect;
 pub mod manifest;
 pub mod misc;
 pub mod registry;
