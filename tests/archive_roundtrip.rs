@@ -41,9 +41,7 @@ fn file<'a>(
     ents: &'a [(String, tar::EntryType, u32, u64, u64, u64, Vec<u8>)],
     name: &str,
 ) -> Option<&'a [u8]> {
-    ents.iter()
-        .find(|e| e.0 == name)
-        .map(|e| e.6.as_slice())
+    ents.iter().find(|e| e.0 == name).map(|e| e.6.as_slice())
 }
 
 fn digest(r: &str) -> String {
@@ -56,8 +54,12 @@ fn export_is_a_deterministic_oci_layout() {
     let repo = testrepo(&tmp);
     let a = tmp.join("a.tar");
     let b = tmp.join("b.tar");
-    ok(regctl().args(["image", "export", &loc(&repo, "v1")]).arg(&a));
-    ok(regctl().args(["image", "export", &loc(&repo, "v1")]).arg(&b));
+    ok(regctl()
+        .args(["image", "export", &loc(&repo, "v1")])
+        .arg(&a));
+    ok(regctl()
+        .args(["image", "export", &loc(&repo, "v1")])
+        .arg(&b));
     let bytes = fs::read(&a).unwrap();
     assert_eq!(bytes, fs::read(&b).unwrap(), "same image, same bytes");
     // Stdout gives the same bytes.
@@ -73,7 +75,11 @@ fn export_is_a_deterministic_oci_layout() {
     assert_eq!(&names[..2], &["blobs/", "blobs/sha256/"]);
     for e in &ents {
         assert_eq!((e.3, e.4, e.5), (0, 0, 0), "{}: mtime/uid/gid", e.0);
-        let want = if e.1 == tar::EntryType::Directory { 0o755 } else { 0o644 };
+        let want = if e.1 == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        };
         assert_eq!(e.2, want, "{} mode", e.0);
         assert!(
             matches!(e.1, tar::EntryType::Directory | tar::EntryType::Regular),
@@ -90,12 +96,17 @@ fn export_is_a_deterministic_oci_layout() {
     assert_eq!(descs.len(), 1);
     let top = &descs[0];
     assert_eq!(top["digest"], digest(&loc(&repo, "v1")).as_str());
-    let name = top["annotations"]["io.containerd.image.name"].as_str().unwrap();
+    let name = top["annotations"]["io.containerd.image.name"]
+        .as_str()
+        .unwrap();
     assert!(
         name.starts_with("localhost/") && name.ends_with("/testrepo:v1"),
         "{name}"
     );
-    assert_eq!(top["annotations"]["org.opencontainers.image.ref.name"], "v1");
+    assert_eq!(
+        top["annotations"]["org.opencontainers.image.ref.name"],
+        "v1"
+    );
     // Every blob is stored under its digest.
     for e in ents.iter().filter(|e| e.1 == tar::EntryType::Regular) {
         if let Some(hex) = e.0.strip_prefix("blobs/sha256/") {
@@ -103,7 +114,10 @@ fn export_is_a_deterministic_oci_layout() {
         }
     }
     // 1 index + 4 platform manifests + their configs and layers.
-    let blobs = ents.iter().filter(|e| e.0.starts_with("blobs/sha256/") && e.0.len() > 14).count();
+    let blobs = ents
+        .iter()
+        .filter(|e| e.0.starts_with("blobs/sha256/") && e.0.len() > 14)
+        .count();
     assert!(blobs >= 9, "{blobs} blobs");
 }
 
@@ -141,7 +155,14 @@ fn platform_export_is_a_docker_load_tar() {
     let repo = testrepo(&tmp);
     let t = tmp.join("amd.tar");
     ok(regctl()
-        .args(["image", "export", "-p", "linux/amd64", "--name", "registry.example/app/x:2"])
+        .args([
+            "image",
+            "export",
+            "-p",
+            "linux/amd64",
+            "--name",
+            "registry.example/app/x:2",
+        ])
         .arg(&loc(&repo, "v1"))
         .arg(&t));
     let want = ok(regctl().args(["image", "digest", "-p", "linux/amd64", &loc(&repo, "v1")]))
@@ -151,14 +172,19 @@ fn platform_export_is_a_docker_load_tar() {
     let ents = entries(&bytes);
     let m: Value = serde_json::from_slice(file(&ents, "manifest.json").unwrap()).unwrap();
     let m = &m.as_array().unwrap()[0];
-    assert_eq!(m["RepoTags"], serde_json::json!(["registry.example/app/x:2"]));
-    let manifest: Value = serde_json::from_slice(
-        file(&ents, &format!("blobs/sha256/{}", &want[7..])).unwrap(),
-    )
-    .unwrap();
+    assert_eq!(
+        m["RepoTags"],
+        serde_json::json!(["registry.example/app/x:2"])
+    );
+    let manifest: Value =
+        serde_json::from_slice(file(&ents, &format!("blobs/sha256/{}", &want[7..])).unwrap())
+            .unwrap();
     assert_eq!(
         m["Config"],
-        format!("blobs/sha256/{}", &manifest["config"]["digest"].as_str().unwrap()[7..])
+        format!(
+            "blobs/sha256/{}",
+            &manifest["config"]["digest"].as_str().unwrap()[7..]
+        )
     );
     let layers: Vec<String> = manifest["layers"]
         .as_array()
@@ -170,20 +196,32 @@ fn platform_export_is_a_docker_load_tar() {
     for l in manifest["layers"].as_array().unwrap() {
         assert_eq!(m["LayerSources"][l["digest"].as_str().unwrap()], *l);
     }
-    for f in std::iter::once(m["Config"].as_str().unwrap()).chain(layers.iter().map(String::as_str)) {
+    for f in std::iter::once(m["Config"].as_str().unwrap()).chain(layers.iter().map(String::as_str))
+    {
         assert!(file(&ents, f).is_some(), "{f} in the tar");
     }
     let index: Value = serde_json::from_slice(file(&ents, "index.json").unwrap()).unwrap();
     let top = &index["manifests"][0];
     assert_eq!(top["digest"], want.as_str());
-    assert_eq!(top["annotations"]["io.containerd.image.name"], "registry.example/app/x:2");
+    assert_eq!(
+        top["annotations"]["io.containerd.image.name"],
+        "registry.example/app/x:2"
+    );
     assert_eq!(top["annotations"]["org.opencontainers.image.ref.name"], "2");
 
     // Import: a single image with the platform's digest.
     let out = tmp.join("out");
-    ok(regctl().args(["image", "import", &loc(&out, "amd")]).arg(&t));
+    ok(regctl()
+        .args(["image", "import", &loc(&out, "amd")])
+        .arg(&t));
     assert_eq!(digest(&loc(&out, "amd")), want);
-    let mt = ok(regctl().args(["manifest", "get", "--format", "{{.MediaType}}", &loc(&out, "amd")]));
+    let mt = ok(regctl().args([
+        "manifest",
+        "get",
+        "--format",
+        "{{.MediaType}}",
+        &loc(&out, "amd"),
+    ]));
     assert_eq!(mt.trim(), "application/vnd.oci.image.manifest.v1+json");
     ok(regctl().args(["image", "inspect", &loc(&out, "amd")]));
 }
@@ -222,7 +260,11 @@ fn docker_part_of_an_export_imports_with_the_same_blobs() {
     let out = tmp.join("out");
     ok(regctl().args(["image", "import", &loc(&out, "d")]).arg(&d));
     let src = ok(regctl().args([
-        "manifest", "get", "-p", "linux/amd64", "--format",
+        "manifest",
+        "get",
+        "-p",
+        "linux/amd64",
+        "--format",
         "{{.Config.Digest}} {{range .Layers}}{{.Digest}} {{end}}",
         &loc(&repo, "v1"),
     ]));
@@ -238,7 +280,9 @@ fn docker_part_of_an_export_imports_with_the_same_blobs() {
     assert!(got.contains(src[0]), "config digest kept: {got}");
     for l in &src[1..] {
         assert!(
-            got.contains(&format!("{l} application/vnd.docker.image.rootfs.diff.tar.gzip")),
+            got.contains(&format!(
+                "{l} application/vnd.docker.image.rootfs.diff.tar.gzip"
+            )),
             "layer {l} kept as is: {got}"
         );
     }
@@ -282,7 +326,8 @@ fn docker_save(tmp: &TempDir) -> (std::path::PathBuf, String, String) {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::Symlink);
     h.set_size(0);
-    b.append_link(&mut h, "l1b/layer.tar", "../l1/layer.tar").unwrap();
+    b.append_link(&mut h, "l1b/layer.tar", "../l1/layer.tar")
+        .unwrap();
     let p = tmp.join("save.tar");
     fs::write(&p, b.into_inner().unwrap()).unwrap();
     (p, format!("sha256:{h1}"), format!("sha256:{h2}"))
@@ -296,24 +341,56 @@ fn docker_save_tar_imports_by_name() {
     // No --name: the first image.
     ok(regctl().args(["image", "import", &loc(&out, "a")]).arg(&t));
     let cfg = |tag: &str| {
-        ok(regctl().args(["manifest", "get", "--format", "{{.Config.Digest}} {{len .Layers}}", &loc(&out, tag)]))
-            .trim()
-            .to_string()
+        ok(regctl().args([
+            "manifest",
+            "get",
+            "--format",
+            "{{.Config.Digest}} {{len .Layers}}",
+            &loc(&out, tag),
+        ]))
+        .trim()
+        .to_string()
     };
     assert_eq!(cfg("a"), format!("{c1} 1"));
     ok(regctl()
-        .args(["image", "import", "--name", "example.com/second:2", &loc(&out, "b")])
+        .args([
+            "image",
+            "import",
+            "--name",
+            "example.com/second:2",
+            &loc(&out, "b"),
+        ])
         .arg(&t));
     assert_eq!(cfg("b"), format!("{c2} 2"));
-    let label = ok(regctl().args(["image", "inspect", "--format", "{{.Config.Labels.name}}", &loc(&out, "b")]));
+    let label = ok(regctl().args([
+        "image",
+        "inspect",
+        "--format",
+        "{{.Config.Labels.name}}",
+        &loc(&out, "b"),
+    ]));
     assert_eq!(label.trim(), "second");
     // Layers are gzipped deterministically: the same tar gives the same digest again, and the
     // shared (symlinked) layer is the same blob in both images.
     ok(regctl()
-        .args(["image", "import", "--name", "example.com/second:2", &loc(&out, "c")])
+        .args([
+            "image",
+            "import",
+            "--name",
+            "example.com/second:2",
+            &loc(&out, "c"),
+        ])
         .arg(&t));
     assert_eq!(digest(&loc(&out, "b")), digest(&loc(&out, "c")));
-    let l = |tag: &str| ok(regctl().args(["manifest", "get", "--format", "{{(index .Layers 0).Digest}}", &loc(&out, tag)]));
+    let l = |tag: &str| {
+        ok(regctl().args([
+            "manifest",
+            "get",
+            "--format",
+            "{{(index .Layers 0).Digest}}",
+            &loc(&out, tag),
+        ]))
+    };
     assert_eq!(l("a"), l("b"));
     // An unknown name is an error and tags nothing.
     let (code, _, err) = run_text(
@@ -339,11 +416,23 @@ fn oci_tar_with_several_images_picks_by_name_or_tag() {
     let out = tmp.join("out");
     ok(regctl().args(["image", "import", &loc(&out, "v2")]).arg(&t));
     assert_eq!(digest(&loc(&out, "v2")), digest(&loc(&repo, "v2")));
-    ok(regctl().args(["image", "import", "--name", "v3", &loc(&out, "other")]).arg(&t));
+    ok(regctl()
+        .args(["image", "import", "--name", "v3", &loc(&out, "other")])
+        .arg(&t));
     assert_eq!(digest(&loc(&out, "other")), digest(&loc(&repo, "v3")));
     let v1 = digest(&loc(&repo, "v1"));
-    ok(regctl().args(["image", "import", &format!("ocidir://{}@{v1}", out.display())]).arg(&t));
-    let (code, _, err) = run_text(regctl().args(["image", "import", &loc(&out, "nosuchtag")]).arg(&t));
+    ok(regctl()
+        .args([
+            "image",
+            "import",
+            &format!("ocidir://{}@{v1}", out.display()),
+        ])
+        .arg(&t));
+    let (code, _, err) = run_text(
+        regctl()
+            .args(["image", "import", &loc(&out, "nosuchtag")])
+            .arg(&t),
+    );
     assert_eq!(code, 1);
     assert!(err.contains("nosuchtag") && err.contains("--name"), "{err}");
 }
@@ -353,9 +442,16 @@ fn compressed_inputs_other_than_gzip_are_refused_clearly() {
     let tmp = TempDir::new();
     let t = tmp.join("x.tar.zst");
     fs::write(&t, [0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]).unwrap();
-    let (code, _, err) = run_text(regctl().args(["image", "import", &loc(&tmp.join("out"), "x")]).arg(&t));
+    let (code, _, err) = run_text(
+        regctl()
+            .args(["image", "import", &loc(&tmp.join("out"), "x")])
+            .arg(&t),
+    );
     assert_eq!(code, 1);
-    assert!(err.contains("unsupported compression (zstd): decompress the file first"), "{err}");
+    assert!(
+        err.contains("unsupported compression (zstd): decompress the file first"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -379,8 +475,19 @@ fn registry_round_trip() {
     ok(rc().args(["image", "inspect", "-p", "linux/arm64", &target]));
     // Export from the registry, one platform, gzip; import into a layout and into another repo.
     let t2 = tmp.join("amd.tar.gz");
-    ok(rc().args(["image", "export", "--compress", "-p", "linux/amd64", &target]).arg(&t2));
-    let amd = ok(rc().args(["image", "digest", "-p", "linux/amd64", &target])).trim().to_string();
+    ok(rc()
+        .args([
+            "image",
+            "export",
+            "--compress",
+            "-p",
+            "linux/amd64",
+            &target,
+        ])
+        .arg(&t2));
+    let amd = ok(rc().args(["image", "digest", "-p", "linux/amd64", &target]))
+        .trim()
+        .to_string();
     let out = tmp.join("out");
     ok(rc().args(["image", "import", &loc(&out, "amd")]).arg(&t2));
     assert_eq!(digest(&loc(&out, "amd")), amd);
@@ -390,7 +497,9 @@ fn registry_round_trip() {
     // Exports of the same image from the layout and from the registry hold the same content.
     let name = "--name=example.com/app:1";
     let (a, b) = (tmp.join("a.tar"), tmp.join("b.tar"));
-    ok(rc().args(["image", "export", name, &loc(&repo, "v1")]).arg(&a));
+    ok(rc()
+        .args(["image", "export", name, &loc(&repo, "v1")])
+        .arg(&a));
     ok(rc().args(["image", "export", name, &target]).arg(&b));
     assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
 }

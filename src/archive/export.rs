@@ -159,10 +159,9 @@ pub fn export(
     if let Some(via) = via {
         top_desc.platform = via.platform;
     }
-    top_desc.annotations.insert(
-        ANNOTATION_IMAGE_NAME.to_string(),
-        full_name.clone(),
-    );
+    top_desc
+        .annotations
+        .insert(ANNOTATION_IMAGE_NAME.to_string(), full_name.clone());
     top_desc
         .annotations
         .insert(ANNOTATION_REF_NAME.to_string(), tag);
@@ -171,7 +170,8 @@ pub fn export(
         "mediaType": mt::OCI1_INDEX,
         "manifests": [top_desc],
     });
-    let index = serde_json::to_vec(&index).map_err(|e| Error::new(ErrorKind::Parse, e.to_string()))?;
+    let index =
+        serde_json::to_vec(&index).map_err(|e| Error::new(ErrorKind::Parse, e.to_string()))?;
 
     let docker = match top.config() {
         Some(c)
@@ -179,8 +179,11 @@ pub fn export(
                 && (c.media_type == mt::OCI1_IMAGE_CONFIG
                     || c.media_type == mt::DOCKER2_IMAGE_CONFIG) =>
         {
-            let layers: Vec<Descriptor> =
-                top.layers().into_iter().filter(|l| l.urls.is_empty()).collect();
+            let layers: Vec<Descriptor> = top
+                .layers()
+                .into_iter()
+                .filter(|l| l.urls.is_empty())
+                .collect();
             let sources: serde_json::Map<String, serde_json::Value> = layers
                 .iter()
                 .map(|l| {

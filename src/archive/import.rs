@@ -145,11 +145,7 @@ struct LayoutFile {
     version: String,
 }
 
-fn choose_oci<'a>(
-    entries: &'a [Descriptor],
-    r: &Reference,
-    name: &str,
-) -> Result<&'a Descriptor> {
+fn choose_oci<'a>(entries: &'a [Descriptor], r: &Reference, name: &str) -> Result<&'a Descriptor> {
     let list = || {
         entries
             .iter()
@@ -432,8 +428,9 @@ fn import_docker(
     idx: &TarIndex,
     opts: &ImportOpts,
 ) -> Result<ImportReport> {
-    let entries: Vec<DockerEntry> = serde_json::from_slice(&idx.read("manifest.json", MAX_META)?)
-        .map_err(|e| bad(format!("tar entry \"manifest.json\": {e}")))?;
+    let entries: Vec<DockerEntry> =
+        serde_json::from_slice(&idx.read("manifest.json", MAX_META)?)
+            .map_err(|e| bad(format!("tar entry \"manifest.json\": {e}")))?;
     let entry = if opts.name.is_empty() {
         entries.first()
     } else {
@@ -485,8 +482,12 @@ fn import_docker(
             ));
         }
     }
-    serde_json::from_slice::<serde_json::Value>(&config)
-        .map_err(|e| bad(format!("tar entry {:?}: config is not JSON: {e}", entry.config)))?;
+    serde_json::from_slice::<serde_json::Value>(&config).map_err(|e| {
+        bad(format!(
+            "tar entry {:?}: config is not JSON: {e}",
+            entry.config
+        ))
+    })?;
     let sources = entry.layer_sources.clone().unwrap_or_default();
 
     let mut n = Pushed::default();
@@ -553,7 +554,8 @@ fn import_docker(
                 };
                 let mut plain_dg = Algorithm::Sha256.digester();
                 {
-                    let mut gz = flate2::write::GzEncoder::new(&mut hw, flate2::Compression::default());
+                    let mut gz =
+                        flate2::write::GzEncoder::new(&mut hw, flate2::Compression::default());
                     let mut src = idx.open(path)?;
                     let mut buf = vec![0u8; 64 * 1024];
                     loop {
@@ -592,7 +594,10 @@ fn import_docker(
             c => {
                 return Err(Error::new(
                     ErrorKind::Unsupported,
-                    format!("tar entry {path:?}: unsupported layer compression ({})", c.as_str()),
+                    format!(
+                        "tar entry {path:?}: unsupported layer compression ({})",
+                        c.as_str()
+                    ),
                 ))
             }
         }

@@ -125,7 +125,10 @@ mod tests {
 
     #[test]
     fn detect_compression() {
-        assert_eq!(Compression::detect(&[0x1f, 0x8b, 0x08, 0]), Compression::Gzip);
+        assert_eq!(
+            Compression::detect(&[0x1f, 0x8b, 0x08, 0]),
+            Compression::Gzip
+        );
         assert_eq!(
             Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
             Compression::Zstd
@@ -134,10 +137,7 @@ mod tests {
             Compression::detect(&[0xfd, b'7', b'z', b'X', b'Z', 0, 0]),
             Compression::Xz
         );
-        assert_eq!(
-            Compression::detect(b"BZh91AY&SY...."),
-            Compression::Bzip2
-        );
+        assert_eq!(Compression::detect(b"BZh91AY&SY...."), Compression::Bzip2);
         assert_eq!(Compression::detect(b"BZh9-not-bzip"), Compression::None);
         assert_eq!(Compression::detect(b"oci-layout\0"), Compression::None);
         assert_eq!(Compression::detect(b""), Compression::None);

@@ -18,7 +18,10 @@ const MAX_LINKS: usize = 16;
 
 #[derive(Debug, Clone)]
 enum Node {
-    File { offset: u64, size: u64 },
+    File {
+        offset: u64,
+        size: u64,
+    },
     /// Target, already resolved to a normalised archive path.
     Link(String),
 }
