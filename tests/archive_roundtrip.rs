@@ -15,7 +15,10 @@ fn loc(p: &Path, tag: &str) -> String {
 }
 
 /// Entries of a tar: (path, type, mode, mtime, uid, gid, data).
-fn entries(data: &[u8]) -> Vec<(String, tar::EntryType, u32, u64, u64, u64, Vec<u8>)> {
+/// (path, type, mode, mtime, uid, gid, data).
+type Ent = (String, tar::EntryType, u32, u64, u64, u64, Vec<u8>);
+
+fn entries(data: &[u8]) -> Vec<Ent> {
     let mut ar = tar::Archive::new(data);
     ar.entries()
         .unwrap()
@@ -37,10 +40,7 @@ fn entries(data: &[u8]) -> Vec<(String, tar::EntryType, u32, u64, u64, u64, Vec<
         .collect()
 }
 
-fn file<'a>(
-    ents: &'a [(String, tar::EntryType, u32, u64, u64, u64, Vec<u8>)],
-    name: &str,
-) -> Option<&'a [u8]> {
+fn file<'a>(ents: &'a [Ent], name: &str) -> Option<&'a [u8]> {
     ents.iter().find(|e| e.0 == name).map(|e| e.6.as_slice())
 }
 
@@ -163,7 +163,7 @@ fn platform_export_is_a_docker_load_tar() {
             "--name",
             "registry.example/app/x:2",
         ])
-        .arg(&loc(&repo, "v1"))
+        .arg(loc(&repo, "v1"))
         .arg(&t));
     let want = ok(regctl().args(["image", "digest", "-p", "linux/amd64", &loc(&repo, "v1")]))
         .trim()

@@ -32,7 +32,7 @@ pub struct ExportOpts {
 /// What goes into `blobs/`.
 enum Content {
     Bytes(Vec<u8>),
-    Blob(Descriptor),
+    Blob(Box<Descriptor>),
 }
 
 fn blob_path(d: &Digest) -> String {
@@ -113,7 +113,8 @@ fn walk(
             continue;
         }
         d.size_u64()?;
-        out.entry(blob_path(&d.digest)).or_insert(Content::Blob(d));
+        out.entry(blob_path(&d.digest))
+            .or_insert_with(|| Content::Blob(Box::new(d)));
     }
     Ok(())
 }
