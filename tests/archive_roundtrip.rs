@@ -290,7 +290,7 @@ fn docker_part_of_an_export_imports_with_the_same_blobs() {
 }
 
 /// A `docker save` tar of the old layout: `<id>/layer.tar` (plain tar, one a symlink to
-/// another), `<config hex>.json`, `repositories`, two images.
+/// another, one a hard link), `<config hex>.json`, `repositories`, two images.
 fn docker_save(tmp: &TempDir) -> (std::path::PathBuf, String, String) {
     let layer1 = support::gen::tar(&[("a.txt", b"one\n")], 0);
     let layer2 = support::gen::tar(&[("b.txt", b"two\n")], 0);
@@ -307,7 +307,7 @@ fn docker_save(tmp: &TempDir) -> (std::path::PathBuf, String, String) {
     let (h1, h2) = (support::gen::sha256_hex(&c1), support::gen::sha256_hex(&c2));
     let manifest = serde_json::to_vec(&serde_json::json!([
         {"Config": format!("{h1}.json"), "RepoTags": ["example.com/first:1"], "Layers": ["l1/layer.tar"]},
-        {"Config": format!("{h2}.json"), "RepoTags": ["example.com/second:2"], "Layers": ["l1b/layer.tar", "l2/layer.tar"]},
+        {"Config": format!("{h2}.json"), "RepoTags": ["example.com/second:2"], "Layers": ["l1b/layer.tar", "l2h/layer.tar"]},
     ]))
     .unwrap();
     let mut b = tar::Builder::new(Vec::new());
@@ -327,6 +327,12 @@ fn docker_save(tmp: &TempDir) -> (std::path::PathBuf, String, String) {
     h.set_entry_type(tar::EntryType::Symlink);
     h.set_size(0);
     b.append_link(&mut h, "l1b/layer.tar", "../l1/layer.tar")
+        .unwrap();
+    // A hard link names its target from the archive root.
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Link);
+    h.set_size(0);
+    b.append_link(&mut h, "l2h/layer.tar", "./l2/layer.tar")
         .unwrap();
     let p = tmp.join("save.tar");
     fs::write(&p, b.into_inner().unwrap()).unwrap();

@@ -60,6 +60,11 @@ pub fn export(ctx: &Ctx) -> Result<()> {
 pub fn import(ctx: &Ctx) -> Result<()> {
     let r = ctx.reference(ctx.m.arg(0))?;
     let file = ctx.m.arg(1);
+    if file == "-" {
+        return Err(super::invalid(
+            "image import reads a file (it needs several passes), not stdin".to_string(),
+        ));
+    }
     let opts = ImportOpts {
         name: ctx.m.value("name").to_string(),
     };
