@@ -509,3 +509,33 @@ fn registry_round_trip() {
     ok(rc().args(["image", "export", name, &target]).arg(&b));
     assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
 }
+
+#[test]
+fn failed_export_leaves_no_file() {
+    let tmp = TempDir::new();
+    let repo = testrepo(&tmp);
+    let layer = ok(regctl().args([
+        "manifest",
+        "get",
+        "-p",
+        "linux/arm64",
+        "--format",
+        "{{(index .Layers 0).Digest}}",
+        &loc(&repo, "v1"),
+    ]));
+    let hex = layer.trim().trim_start_matches("sha256:").to_string();
+    fs::remove_file(repo.join("blobs/sha256").join(&hex)).unwrap();
+    let t = tmp.join("v1.tar");
+    let (code, _, err) = run_text(
+        regctl()
+            .args(["image", "export", &loc(&repo, "v1")])
+            .arg(&t),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&hex), "{err}");
+    assert!(!t.exists(), "a partial tar was left behind");
+    // Another platform that does not need the blob still exports.
+    ok(regctl()
+        .args(["image", "export", "-p", "linux/amd64", &loc(&repo, "v1")])
+        .arg(&t));
+}
