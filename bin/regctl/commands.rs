@@ -1,6 +1,8 @@
 //! The command tree: every command, alias and flag of regctl as data.
 
-use crate::cmd::{artifact, blob, image, index, inspect, manifest, misc, registry, repo, tag};
+use crate::cmd::{
+    archive, artifact, blob, image, index, inspect, manifest, misc, registry, repo, tag,
+};
 use crate::flags::{Command, Flag};
 
 pub static GLOBAL_FLAGS: &[Flag] = &[
@@ -809,6 +811,50 @@ pub static ROOT: Command = Command {
                     ],
                     subs: &[],
                     run: Some(inspect::image_get_file),
+                    hidden: false,
+                },
+                Command {
+                    name: "export",
+                    aliases: &[],
+                    args: "<reference> [file]",
+                    min_args: 1,
+                    max_args: 2,
+                    about: "Export an image to a tar (docker load and OCI layout; stdout without a file)",
+                    long: "The tar holds manifest.json (when the image is a single platform image), \
+                           oci-layout, index.json and every manifest, config and layer under blobs/. \
+                           The same image always gives the same bytes.",
+                    flags: &[
+                        Flag::switch("compress", None, "gzip the tar"),
+                        Flag::opt("name", None, "REF", "Image name to embed in the tar"),
+                        Flag::opt(
+                            "platform",
+                            Some('p'),
+                            "P",
+                            "Export only this platform (docker load needs a single platform)",
+                        ),
+                    ],
+                    subs: &[],
+                    run: Some(archive::export),
+                    hidden: false,
+                },
+                Command {
+                    name: "import",
+                    aliases: &[],
+                    args: "<reference> <file>",
+                    min_args: 2,
+                    max_args: 2,
+                    about: "Import an image from a docker save or OCI layout tar (plain or gzip)",
+                    long: "The file must be a regular file (not stdin). With several images in the tar, \
+                           --name picks one (RepoTags, or the ref.name annotation of index.json); \
+                           otherwise the reference's tag is looked up.",
+                    flags: &[Flag::opt(
+                        "name",
+                        None,
+                        "NAME",
+                        "Image of the tar to import (name or tag)",
+                    )],
+                    subs: &[],
+                    run: Some(archive::import),
                     hidden: false,
                 },
                 Command {

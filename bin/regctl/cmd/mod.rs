@@ -1,6 +1,7 @@
 //! Command implementations and what they share: the [`Ctx`] handed to each command, output
 //! helpers, and flag conversions.
 
+pub mod archive;
 pub mod artifact;
 pub mod blob;
 pub mod image;
