@@ -537,7 +537,6 @@ fn artifact_tree_shows_referrers() {
 }
 
 #[test]
-#[ignore = "not implemented yet: regctl image get-file (unknown command)"]
 fn image_get_file_from_the_registry() {
     let Some(fx) = Fixture::start() else { return };
     let args = |r: String| {
@@ -557,7 +556,6 @@ fn image_get_file_from_the_registry() {
 }
 
 #[test]
-#[ignore = "not implemented yet: regctl image export (unknown command)"]
 fn image_export_from_the_registry() {
     let Some(fx) = Fixture::start() else { return };
     let tar_path = fx.tmp.join("v2.tar");
