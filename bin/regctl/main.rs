@@ -25,6 +25,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that went away (`regctl blob get ... | head`) is not a failure.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        // `image check-base` already said "base image has changed" on stdout; like regctl it
+        // adds nothing on stderr, only the exit code.
+        Err(e)
+            if e.kind() == ErrorKind::Mismatch
+                && e.message().contains("base image has changed") =>
+        {
+            ExitCode::FAILURE
+        }
         Err(e) => {
             let msg = log::redact(&e.to_string());
             let mut err = std::io::stderr().lock();

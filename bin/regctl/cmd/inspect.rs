@@ -229,7 +229,10 @@ pub fn check_base(ctx: &Ctx) -> Result<()> {
             if !quiet {
                 ctx.out(b"base image has changed\n")?;
             }
-            Err(e)
+            // The reason goes to the log; stderr otherwise stays quiet (see main).
+            ctx.log
+                .info("base image differs", &[("reason", e.to_string().as_str())]);
+            Err(Error::new(ErrorKind::Mismatch, "base image has changed"))
         }
         Err(e) => Err(e),
     }
