@@ -436,8 +436,16 @@ fn check_base_matrix() {
         "base image matches\n"
     );
     fails(
-        &["image", "check-base", &child, "--base", &t("b3")],
-        "changed",
+        &[
+            "-v",
+            "info",
+            "image",
+            "check-base",
+            &child,
+            "--base",
+            &t("b3"),
+        ],
+        "base image differs",
     );
     // With a digest only the base's current digest is compared.
     assert_eq!(
