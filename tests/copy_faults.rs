@@ -1248,3 +1248,25 @@ fn second_repository_at_the_target_mounts_anonymously() {
     assert_eq!(rep.bytes_copied, 0, "{rep:?}");
     env.assert_b_identical();
 }
+
+#[test]
+fn source_head_without_digest() {
+    // The source HEAD names no digest: the copy reads the manifest by tag instead, once.
+    let env = Env::new();
+    env.a.add_rule(
+        Rule::always(Fault::NoDigest)
+            .method("HEAD")
+            .path("/manifests/"),
+    );
+    let c = env.client();
+    copy_img(&c, &env.src_ref(), &env.b_ref()).unwrap();
+    env.assert_b_identical();
+    assert_eq!(env.a.count("GET", "/v2/repo/manifests/v2"), 1);
+    // Already there: the no-op copy costs the two HEADs and the one GET.
+    env.a.clear_requests();
+    env.b.clear_requests();
+    let rep = copy_opts(&c, &env.src_ref(), &env.b_ref(), &CopyOpts::default()).unwrap();
+    assert!(rep.skipped);
+    assert_eq!(env.a.requests().len(), 2, "{:?}", env.a.requests());
+    assert_eq!(env.b.requests().len(), 1);
+}
