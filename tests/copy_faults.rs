@@ -681,6 +681,7 @@ fn source_persistent_500_on_a_layer_fails_cleanly() {
         .a
         .count("GET", &format!("/v2/repo/blobs/{CHILD1_LAYER}"));
     assert!((2..=MAX_ATTEMPTS).contains(&tries), "{tries} attempts");
+    eprintln!("persistent 500 on one layer: {tries} attempts; error: {msg}");
     env.assert_b_clean_failure();
     // Blobs go first: not one manifest was written.
     assert_eq!(env.b.count("PUT", "/v2/repo/manifests/"), 0);
@@ -744,6 +745,7 @@ fn source_persistent_truncation_cancels_the_upload() {
         .a
         .count("GET", &format!("/v2/repo/blobs/{CHILD1_LAYER}"));
     assert!((2..=MAX_ATTEMPTS).contains(&tries), "{tries} attempts");
+    eprintln!("persistent truncation: {tries} GETs; error: {msg}");
     env.assert_b_clean_failure();
     assert!(env.b.blob("repo", CHILD1_LAYER).is_none());
 }
