@@ -979,14 +979,12 @@ fn mount_never_within_one_registry() {
 }
 
 #[test]
-#[ignore = "bug: same-registry copy deadlocks when downloads hold every request slot"]
 fn mount_never_within_one_registry_one_slot() {
     // One slot: the source download holds it while its upload waits for it to POST.
     mount_never(1);
 }
 
 #[test]
-#[ignore = "bug: same-registry copy deadlocks when downloads hold every request slot (flaky)"]
 fn mount_never_within_one_registry_default_slots() {
     mount_never(0);
 }
@@ -1128,7 +1126,6 @@ fn source_manifest_body_cut_fails_cleanly_or_recovers() {
 }
 
 #[test]
-#[ignore = "bug: a manifest/referrers GET whose body is cut once is not retried (blob GETs are)"]
 fn source_manifest_body_cut_once_is_retried() {
     for (fault, path) in SMALL_CUTS {
         let env = Env::new();
@@ -1217,7 +1214,6 @@ fn target_head_disabled_copy_succeeds() {
 }
 
 #[test]
-#[ignore = "bug: blob already at the target but its HEAD fails: the mount succeeds, then 'blob is longer than N bytes'"]
 fn target_head_disabled_second_copy() {
     let env = Env::new();
     env.b.add_rule(Rule::always(Fault::HeadDisabled));
@@ -1241,7 +1237,6 @@ fn target_head_disabled_second_copy() {
 }
 
 #[test]
-#[ignore = "bug: an anonymous mount that succeeds mid-copy is followed by 'blob is longer than N bytes'"]
 fn second_repository_at_the_target_mounts_anonymously() {
     // B already holds every blob in another repository; the fake (like registries that honour
     // `mount` without `from`) links them on the upload's anonymous mount attempt.

@@ -30,6 +30,8 @@ const MAX_ERROR_BODY: u64 = 64 * 1024;
 const MAX_AUTH_STEPS: u32 = 8;
 /// Longest wait for a host slot by a streamed upload (see `send`).
 const STREAM_SLOT_WAIT: Duration = Duration::from_secs(2);
+/// Longest wait for a host slot by a small request (see `send`).
+const SMALL_SLOT_WAIT: Duration = Duration::from_secs(5);
 
 /// A log event from the transport; the binaries decide whether and how to print it.
 /// Credentials never appear in events: `Authorization` values are replaced.
@@ -249,7 +251,7 @@ pub struct Response {
     /// Final URL (after redirects).
     pub url: Url,
     body: Option<Box<dyn Read + Send>>,
-    _slot: Option<Guard>,
+    _slot: Option<HeldSlot>,
 }
 
 impl Response {
@@ -322,9 +324,78 @@ impl Response {
     }
 }
 
+/// A small response read whole by [`Transport::fetch`].
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Final URL.
+    pub url: Url,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    /// First header value by name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Headers as borrowed pairs (for the pure parsers).
+    pub fn header_pairs(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
 struct SlotReader {
     inner: Box<dyn Read + Send>,
-    _slot: Option<Guard>,
+    _slot: Option<HeldSlot>,
+}
+
+/// A host slot held by a response body, remembered with the thread that asked for it: further
+/// requests of that thread to the same host (the upload fed by this download, in a copy within
+/// one registry) run without a second slot, as regclient takes source and target slots
+/// together. Without this, every slot could be held by downloads waiting on their uploads.
+struct HeldSlot {
+    _guard: Guard,
+    hs: Arc<HostState>,
+    thread: std::thread::ThreadId,
+}
+
+impl HeldSlot {
+    fn new(guard: Guard, hs: Arc<HostState>) -> HeldSlot {
+        let thread = std::thread::current().id();
+        *hs.holders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(thread)
+            .or_insert(0) += 1;
+        HeldSlot {
+            _guard: guard,
+            hs,
+            thread,
+        }
+    }
+}
+
+impl Drop for HeldSlot {
+    fn drop(&mut self) {
+        let mut h = self.hs.holders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = h.get_mut(&self.thread) {
+            *n -= 1;
+            if *n == 0 {
+                h.remove(&self.thread);
+            }
+        }
+    }
 }
 
 impl Read for SlotReader {
@@ -340,6 +411,8 @@ struct HostState {
     auth: Mutex<HashMap<String, AuthState>>,
     backoff: Mutex<HostBackoff>,
     cred: Mutex<Option<(Credential, Instant)>>,
+    /// Threads holding a slot of this host through a response body, and how many.
+    holders: Mutex<HashMap<std::thread::ThreadId, usize>>,
 }
 
 /// Sends registry requests for a set of configured hosts.
@@ -513,6 +586,7 @@ impl Transport {
                     auth: Mutex::new(HashMap::new()),
                     backoff: Mutex::new(HostBackoff::new(self.cfg.retry.retry_limit.max(1))),
                     cred: Mutex::new(None),
+                    holders: Mutex::new(HashMap::new()),
                 })
             })
             .clone()
@@ -799,10 +873,22 @@ impl Transport {
             // both ends are one registry, every slot can be held by such downloads, each
             // waiting for an upload slot. A bounded wait breaks that cycle: past it the upload
             // goes ahead without a slot (briefly exceeding reqConcurrent) rather than hanging.
-            let slot = if matches!(req.body, Body::Stream { .. }) {
-                hs.throttle.acquire_timeout(req.priority, STREAM_SLOT_WAIT)
-            } else {
-                Some(hs.throttle.acquire(req.priority))
+            //
+            // The same holds for the small requests of that upload (session POST, status GET,
+            // cancel): only blob downloads, which are what hold slots for long, wait without
+            // limit, so every cycle of waits has an exit.
+            let own = hs
+                .holders
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&std::thread::current().id());
+            let slot = match (&req.body, req.priority) {
+                _ if own => None,
+                (Body::Stream { .. }, _) => {
+                    hs.throttle.acquire_timeout(req.priority, STREAM_SLOT_WAIT)
+                }
+                (_, Priority::Blob { .. }) => Some(hs.throttle.acquire(req.priority)),
+                _ => hs.throttle.acquire_timeout(req.priority, SMALL_SLOT_WAIT),
             };
             let delay = hs.throttle.start_delay(Instant::now());
             if !delay.is_zero() {
@@ -861,7 +947,7 @@ impl Transport {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .success();
-                    resp._slot = slot;
+                    resp._slot = slot.map(|g| HeldSlot::new(g, hs.clone()));
                     return Ok(resp);
                 }
                 Decision::Reauth if auth_rounds < MAX_AUTH_STEPS => {
@@ -963,6 +1049,42 @@ impl Transport {
                     )
                     .with_status(status));
                 }
+            }
+        }
+    }
+
+    /// Sends a small request and reads its whole body (at most `max` bytes). A body cut short
+    /// (reset, truncated) is requested again, up to three times in all: the retries of `send`
+    /// end once headers arrive, and small bodies are cheap to fetch whole again.
+    pub fn fetch(&self, make: &dyn Fn() -> Request<'static>, max: usize) -> Result<Fetched> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let resp = self.send(make())?;
+            let (status, headers, url) = (resp.status, resp.headers.clone(), resp.url.clone());
+            match resp.read_body(max) {
+                Ok(body) => {
+                    return Ok(Fetched {
+                        status,
+                        headers,
+                        url,
+                        body,
+                    })
+                }
+                Err(e)
+                    if tries < 3
+                        && matches!(
+                            e.kind(),
+                            ErrorKind::Io | ErrorKind::Network | ErrorKind::ShortRead
+                        ) =>
+                {
+                    self.log(LogEvent::Retry {
+                        url: url.to_string(),
+                        reason: e.to_string(),
+                        wait: Duration::ZERO,
+                    });
+                }
+                Err(e) => return Err(e),
             }
         }
     }

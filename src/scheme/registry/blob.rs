@@ -366,7 +366,9 @@ impl<'a> Input<'a> {
         let end = off + buf.len() as u64;
         let mut scratch = vec![0u8; 256 * 1024];
         while self.spool.len < end {
-            let r = self.pull(&mut scratch);
+            // Never past `end`: a window of one chunk must still hold the chunk's start.
+            let want = ((end - self.spool.len) as usize).min(scratch.len());
+            let r = self.pull(&mut scratch[..want]);
             self.note(r)?;
         }
         if self.spool.len == self.size {

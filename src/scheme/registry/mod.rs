@@ -31,8 +31,6 @@ use crate::transport::throttle::Priority;
 const MAX_PAGES: u32 = 10_000;
 /// Largest tag-list or catalog page.
 const MAX_LIST_BODY: usize = 16 * 1024 * 1024;
-/// Attempts at reading a small response body that ends early.
-const MAX_BODY_TRIES: u32 = 3;
 /// How long a "no referrers API here" answer is remembered.
 const REFERRERS_FEATURE_TTL: Duration = Duration::from_secs(300);
 
@@ -108,22 +106,24 @@ impl Registry {
         last: Option<&str>,
         limit: Option<usize>,
     ) -> Result<RepoList> {
-        let mut req = Request::new(Method::Get, &host.registry, "", Target::Catalog)
-            .header("Accept", "application/json");
-        req.priority = Priority::Query;
-        req.extra_scopes.push("registry:catalog:*".to_string());
-        if let Some(n) = limit {
-            req = req.query("n", &n.to_string());
-        }
-        if let Some(l) = last {
-            req = req.query("last", l);
-        }
-        let resp = self
+        let make = || {
+            let mut req = Request::new(Method::Get, &host.registry, "", Target::Catalog)
+                .header("Accept", "application/json");
+            req.priority = Priority::Query;
+            req.extra_scopes.push("registry:catalog:*".to_string());
+            if let Some(n) = limit {
+                req = req.query("n", &n.to_string());
+            }
+            if let Some(l) = last {
+                req = req.query("last", l);
+            }
+            req
+        };
+        let got = self
             .transport
-            .send(req)
+            .fetch(&make, MAX_LIST_BODY)
             .map_err(|e| e.context(format!("listing repositories of {}", host.registry)))?;
-        let headers = resp.headers.clone();
-        let body = resp.read_body(MAX_LIST_BODY)?;
+        let (headers, body) = (got.headers, got.body);
         #[derive(serde::Deserialize)]
         struct Catalog {
             #[serde(default)]
@@ -144,32 +144,16 @@ impl Registry {
 
     fn manifest_get_inner(&self, r: &Reference) -> Result<Manifest> {
         let mref = manifest_ref(r)?;
-        // A body cut short (reset, truncated) is fetched again: the transport retries only
-        // until headers arrive, and a manifest is small enough to re-read whole.
-        let mut tries = 0;
-        let (content_type, header_digest, headers, raw) = loop {
-            tries += 1;
-            let req = self
-                .req(Method::Get, r, format!("manifests/{mref}"))
-                .header("Accept", &accept());
-            let resp = self.transport.send(req)?;
-            let content_type = resp.header("content-type").map(str::to_string);
-            let header_digest = digest_header(&resp);
-            let headers = resp.headers.clone();
-            match resp.read_body(manifest::MAX_PULL) {
-                Ok(raw) => break (content_type, header_digest, headers, raw),
-                Err(e)
-                    if tries < MAX_BODY_TRIES
-                        && matches!(
-                            e.kind(),
-                            ErrorKind::Io | ErrorKind::Network | ErrorKind::ShortRead
-                        ) =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e),
-            }
+        let make = || {
+            self.req(Method::Get, r, format!("manifests/{mref}"))
+                .header("Accept", &accept())
         };
+        let got = self.transport.fetch(&make, manifest::MAX_PULL)?;
+        let content_type = got.header("content-type").map(str::to_string);
+        let header_digest = got
+            .header("docker-content-digest")
+            .and_then(|d| Digest::parse(d.trim()).ok());
+        let (headers, raw) = (got.headers, got.body);
         let want = if r.digest.is_empty() {
             header_digest
         } else {
@@ -393,17 +377,20 @@ impl Scheme for Registry {
     }
 
     fn tag_list(&self, r: &Reference, opts: &TagOpts) -> Result<TagList> {
-        let mut req = self
-            .req(Method::Get, r, "tags/list".to_string())
-            .header("Accept", "application/json");
-        req.priority = Priority::Query;
-        if let Some(n) = opts.limit {
-            req = req.query("n", &n.to_string());
-        }
-        if let Some(l) = &opts.last {
-            req = req.query("last", l);
-        }
-        let mut resp = self.transport.send(req)?;
+        let first = || {
+            let mut req = self
+                .req(Method::Get, r, "tags/list".to_string())
+                .header("Accept", "application/json");
+            req.priority = Priority::Query;
+            if let Some(n) = opts.limit {
+                req = req.query("n", &n.to_string());
+            }
+            if let Some(l) = &opts.last {
+                req = req.query("last", l);
+            }
+            req
+        };
+        let mut resp = self.transport.fetch(&first, MAX_LIST_BODY)?;
         let mut pager = Pager::new(&resp.url, MAX_PAGES);
         let mut tags: Vec<String> = Vec::new();
         let mut name = String::new();
@@ -412,7 +399,7 @@ impl Scheme for Registry {
         loop {
             let url = resp.url.clone();
             let hdrs: Vec<(String, String)> = resp.headers.clone();
-            let body = resp.read_body(MAX_LIST_BODY)?;
+            let body = std::mem::take(&mut resp.body);
             #[derive(serde::Deserialize)]
             struct Tags {
                 #[serde(default)]
@@ -438,11 +425,18 @@ impl Scheme for Registry {
                 hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             match pager.next(&url, &pairs)? {
                 PageStep::Fetch(next) => {
-                    let mut req =
-                        Request::new(Method::Get, &r.registry, &r.repository, Target::Url(next))
-                            .header("Accept", "application/json");
-                    req.priority = Priority::Query;
-                    resp = self.transport.send(req)?;
+                    let make = || {
+                        let mut req = Request::new(
+                            Method::Get,
+                            &r.registry,
+                            &r.repository,
+                            Target::Url(next.clone()),
+                        )
+                        .header("Accept", "application/json");
+                        req.priority = Priority::Query;
+                        req
+                    };
+                    resp = self.transport.fetch(&make, MAX_LIST_BODY)?;
                 }
                 PageStep::Done(_) => break,
             }
@@ -481,12 +475,15 @@ impl Scheme for Registry {
                 known.remove(&key);
             }
         }
-        let mut req = self
-            .req(Method::Get, r, format!("referrers/{subject}"))
-            .header("Accept", mt::OCI1_INDEX);
-        req.expect_failure = true;
-        req.priority = Priority::Query;
-        let resp = match self.transport.send(req) {
+        let make = || {
+            let mut req = self
+                .req(Method::Get, r, format!("referrers/{subject}"))
+                .header("Accept", mt::OCI1_INDEX);
+            req.expect_failure = true;
+            req.priority = Priority::Query;
+            req
+        };
+        let resp = match self.transport.fetch(&make, manifest::MAX_PULL) {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::HttpStatus => {
                 self.no_referrers_api
@@ -511,7 +508,7 @@ impl Scheme for Registry {
         let mut pager = Pager::new(&resp.url, MAX_PAGES);
         let mut url = resp.url.clone();
         let mut hdrs = resp.headers.clone();
-        let first = resp.read_body(manifest::MAX_PULL)?;
+        let first = resp.body;
         let mut merged: crate::manifest::Index = serde_json::from_slice(&first).map_err(|e| {
             Error::new(
                 ErrorKind::Parse,
@@ -523,13 +520,19 @@ impl Scheme for Registry {
                 hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             match pager.next(&url, &pairs)? {
                 PageStep::Fetch(next) => {
-                    let req =
-                        Request::new(Method::Get, &r.registry, &r.repository, Target::Url(next))
-                            .header("Accept", mt::OCI1_INDEX);
-                    let resp = self.transport.send(req)?;
+                    let make = || {
+                        Request::new(
+                            Method::Get,
+                            &r.registry,
+                            &r.repository,
+                            Target::Url(next.clone()),
+                        )
+                        .header("Accept", mt::OCI1_INDEX)
+                    };
+                    let resp = self.transport.fetch(&make, manifest::MAX_PULL)?;
                     url = resp.url.clone();
                     hdrs = resp.headers.clone();
-                    let body = resp.read_body(manifest::MAX_PULL)?;
+                    let body = resp.body;
                     let page: crate::manifest::Index =
                         serde_json::from_slice(&body).map_err(|e| {
                             Error::new(
