@@ -27,32 +27,12 @@ impl Link {
     }
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
-        i += 1;
-    }
-    i
-}
+use super::lex::skip_ws;
 
-/// Reads a quoted string starting at the opening quote; returns the unescaped content and the
-/// index after the closing quote (or the end, for an unterminated string).
-fn quoted(b: &[u8], mut i: usize) -> (String, usize) {
-    let mut out = Vec::new();
-    i += 1;
-    while i < b.len() {
-        match b[i] {
-            b'"' => return (String::from_utf8_lossy(&out).into_owned(), i + 1),
-            b'\\' if i + 1 < b.len() => {
-                out.push(b[i + 1]);
-                i += 2;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    (String::from_utf8_lossy(&out).into_owned(), i)
+/// Reads a quoted string starting at the opening quote; an unterminated one runs to the end.
+fn quoted(b: &[u8], i: usize) -> (String, usize) {
+    let (s, next, _) = super::lex::quoted(b, i);
+    (s, next)
 }
 
 /// Reads a bare token up to a delimiter.

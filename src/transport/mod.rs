@@ -26,6 +26,7 @@
 //! modules do not depend on any HTTP crate; [`header_values`] does the case-insensitive lookup.
 
 pub mod client;
+mod lex;
 pub mod link;
 pub mod proxy;
 pub mod redirect;

@@ -20,32 +20,14 @@ pub struct Warning {
     pub text: String,
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
-        i += 1;
-    }
-    i
-}
+use super::lex::skip_ws;
 
-/// Reads a quoted string starting at the opening quote. Returns the unescaped text and the
-/// index after the closing quote, or `None` if the string is unterminated.
-fn quoted(b: &[u8], mut i: usize) -> Option<(String, usize)> {
-    let mut out = Vec::new();
-    i += 1;
-    while i < b.len() {
-        match b[i] {
-            b'"' => return Some((String::from_utf8_lossy(&out).into_owned(), i + 1)),
-            b'\\' if i + 1 < b.len() => {
-                out.push(b[i + 1]);
-                i += 2;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
+/// Reads a quoted string starting at the opening quote; `None` if it is unterminated.
+fn quoted(b: &[u8], i: usize) -> Option<(String, usize)> {
+    match super::lex::quoted(b, i) {
+        (s, next, true) => Some((s, next)),
+        _ => None,
     }
-    None
 }
 
 /// Skips past the next top-level comma (outside quotes).
