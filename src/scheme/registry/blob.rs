@@ -431,6 +431,24 @@ fn remember_cap(
     }
 }
 
+/// `POST .../blobs/uploads/?mount=<digest>[&from=<repo>]`: a probe whose failure is expected.
+fn mount_request<'a>(r: &Reference, digest: &Digest, from: Option<&str>) -> Request<'a> {
+    let mut req = Request::new(
+        Method::Post,
+        &r.registry,
+        &r.repository,
+        Target::Repo("blobs/uploads/".to_string()),
+    )
+    .query("mount", &digest.to_string());
+    if let Some(f) = from {
+        req = req.query("from", f);
+        req.extra_scopes.push(format!("repository:{f}:pull"));
+    }
+    req.expect_failure = true;
+    req.priority = Priority::Query;
+    req
+}
+
 /// A request on an upload session URL (small-request priority).
 fn session_request<'a>(method: Method, r: &Reference, url: &Url) -> Request<'a> {
     let mut req = Request::new(method, &r.registry, &r.repository, Target::Url(url.clone()));
@@ -526,22 +544,10 @@ pub(super) fn put(
                 remember_cap(caps, &r.registry, cap, machine.body_cap());
                 return Err(e.context(ctx()));
             }
-            upload::Action::Mount { digest, from } => {
-                let mut req = Request::new(
-                    Method::Post,
-                    &r.registry,
-                    &r.repository,
-                    Target::Repo("blobs/uploads/".to_string()),
-                )
-                .query("mount", &digest.to_string());
-                if let Some(f) = &from {
-                    req = req.query("from", f);
-                    req.extra_scopes.push(format!("repository:{f}:pull"));
-                }
-                req.expect_failure = true;
-                req.priority = Priority::Query;
-                (req, placeholder.clone())
-            }
+            upload::Action::Mount { digest, from } => (
+                mount_request(r, &digest, from.as_deref()),
+                placeholder.clone(),
+            ),
             upload::Action::Post => {
                 let mut req = Request::new(
                     Method::Post,
@@ -661,19 +667,7 @@ pub(super) fn mount(
     let upload::Action::Mount { digest, from } = machine.start() else {
         return Ok(false);
     };
-    let mut req = Request::new(
-        Method::Post,
-        &tgt.registry,
-        &tgt.repository,
-        Target::Repo("blobs/uploads/".to_string()),
-    )
-    .query("mount", &digest.to_string());
-    if let Some(f) = &from {
-        req = req.query("from", f);
-        req.extra_scopes.push(format!("repository:{f}:pull"));
-    }
-    req.expect_failure = true;
-    req.priority = Priority::Query;
+    let req = mount_request(tgt, &digest, from.as_deref());
     let placeholder = Url::parse(&format!("http://{}/v2/", tgt.registry))
         .or_else(|_| Url::parse("http://registry.invalid/v2/"))?;
     let reply = exchange(transport, req, &placeholder);
@@ -685,14 +679,8 @@ pub(super) fn mount(
             if let upload::Action::Cancel { url } =
                 machine.input_failed(Error::new(ErrorKind::Canceled, "mount declined"))
             {
-                let mut cancel = Request::new(
-                    Method::Delete,
-                    &tgt.registry,
-                    &tgt.repository,
-                    Target::Url(url),
-                );
+                let mut cancel = session_request(Method::Delete, tgt, &url);
                 cancel.expect_failure = true;
-                cancel.priority = Priority::Query;
                 let _ = transport.send(cancel);
             }
             Ok(false)
