@@ -34,7 +34,9 @@ use std::time::{Duration, SystemTime};
 use crate::config::GoDuration;
 use crate::{Error, ErrorKind, Result};
 
-use civil::{civil_from_days, from_unix_seconds, unix_seconds_floor, weekday_from_days};
+use civil::{
+    civil_from_days, days_from_civil, from_unix_seconds, unix_seconds_floor, weekday_from_days,
+};
 
 /// How far ahead [`Schedule::next_after`] searches: a little over eight years, the longest gap
 /// between two runs any valid expression can have (February 29th across a skipped century leap
@@ -356,11 +358,8 @@ impl Cron {
         })
     }
 
-    /// Whether the day `days` since the epoch (with its month and day of month) may run.
-    fn day_matches(&self, days: i64, month: u32, day: u32) -> bool {
-        if self.months & (1 << month) == 0 {
-            return false;
-        }
+    /// Whether the day `days` since the epoch (the `day`th of a month that may run) may run.
+    fn day_matches(&self, days: i64, day: u32) -> bool {
         let dom = self.days_of_month & (1 << day) != 0;
         let dow = self.days_of_week & (1 << weekday_from_days(days)) != 0;
         if self.dom_star || self.dow_star {
@@ -375,9 +374,21 @@ impl Cron {
         let start = unix_seconds_floor(now)?.div_euclid(60).checked_add(1)?;
         let first_day = start.div_euclid(1440);
         let first_minute = start.rem_euclid(1440) as u32;
-        for day in first_day..first_day.checked_add(SEARCH_DAYS)? {
-            let (_, month, dom) = civil_from_days(day);
-            if !self.day_matches(day, month, dom) {
+        let end = first_day.checked_add(SEARCH_DAYS)?;
+        let mut day = first_day;
+        while day < end {
+            let (year, month, dom) = civil_from_days(day);
+            if self.months & (1 << month) == 0 {
+                // Skip the rest of a month that never runs.
+                day = if month == 12 {
+                    days_from_civil(year + 1, 1, 1)
+                } else {
+                    days_from_civil(year, month + 1, 1)
+                };
+                continue;
+            }
+            if !self.day_matches(day, dom) {
+                day += 1;
                 continue;
             }
             let (from_hour, from_minute) = if day == first_day {
@@ -399,6 +410,7 @@ impl Cron {
                     return from_unix_seconds(secs);
                 }
             }
+            day += 1;
         }
         None
     }

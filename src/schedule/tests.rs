@@ -1,4 +1,3 @@
-use super::civil::days_from_civil;
 use super::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,10 +83,10 @@ fn parse_valid() {
         assert_eq!(sa.kind, sb.kind, "{a} vs {b}");
     }
     let every = [
-        ("@every 1h30m", 5400_000),
+        ("@every 1h30m", 5_400_000),
         ("@every 5m", 300_000),
         ("@every 10s", 10_000),
-        ("@every 1.5h", 5400_000),
+        ("@every 1.5h", 5_400_000),
         ("@every 500ms", 500),
         ("@every   2m", 120_000),
     ];
