@@ -92,7 +92,11 @@ impl Schedule {
             return Err(bad("empty expression".into()));
         }
         let first = text.split_whitespace().next().unwrap_or_default();
-        if let Some((key, _)) = first.split_once('=') {
+        if let Some(key) = first
+            .split_once('=')
+            .map(|(key, _)| key)
+            .filter(|key| key.eq_ignore_ascii_case("TZ") || key.eq_ignore_ascii_case("CRON_TZ"))
+        {
             return Err(bad(format!(
                 "time zone prefix {key}= is not supported; schedules are evaluated in UTC"
             )));
@@ -208,6 +212,8 @@ struct Field {
     name: &'static str,
     min: u32,
     max: u32,
+    /// The end of `*` and `a/n` (day-of-week: 6, so `1/2` does not add Sunday as 7).
+    open_max: u32,
     /// Names for `min`, `min + 1`, ...
     names: &'static [&'static str],
     /// `?` may stand for `*`.
@@ -218,6 +224,7 @@ const MINUTE: Field = Field {
     name: "minute",
     min: 0,
     max: 59,
+    open_max: 59,
     names: &[],
     question: false,
 };
@@ -225,6 +232,7 @@ const HOUR: Field = Field {
     name: "hour",
     min: 0,
     max: 23,
+    open_max: 23,
     names: &[],
     question: false,
 };
@@ -232,6 +240,7 @@ const DAY_OF_MONTH: Field = Field {
     name: "day-of-month",
     min: 1,
     max: 31,
+    open_max: 31,
     names: &[],
     question: true,
 };
@@ -239,6 +248,7 @@ const MONTH: Field = Field {
     name: "month",
     min: 1,
     max: 12,
+    open_max: 12,
     names: &[
         "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
     ],
@@ -249,6 +259,7 @@ const DAY_OF_WEEK: Field = Field {
     name: "day-of-week",
     min: 0,
     max: 7,
+    open_max: 6,
     names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
     question: true,
 };
@@ -279,7 +290,7 @@ impl Field {
                 if step.is_none_or(|s| s == 1) {
                     star = true;
                 }
-                (self.min, self.max)
+                (self.min, self.open_max)
             } else if let Some((a, b)) = range.split_once('-') {
                 let (a, b) = (self.value(a).map_err(err)?, self.value(b).map_err(err)?);
                 if a > b {
@@ -289,7 +300,14 @@ impl Field {
             } else {
                 let a = self.value(range).map_err(err)?;
                 // `a/n` runs from a to the end of the field.
-                (a, if step.is_some() { self.max } else { a })
+                (
+                    a,
+                    if step.is_some() {
+                        self.open_max.max(a)
+                    } else {
+                        a
+                    },
+                )
             };
             let step = step.unwrap_or(1) as usize;
             for v in (lo..=hi).step_by(step) {

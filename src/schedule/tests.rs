@@ -77,6 +77,11 @@ fn parse_valid() {
         ("10-40/15 * * * *", "10,25,40 * * * *"),
         ("* * * * *", "0-59 0-23 * 1-12 *"),
         ("*/1 * * * *", "* * * * *"),
+        // `*` and `a/n` end at Saturday: Sunday as 7 comes in only when written.
+        ("0 0 * * 1/2", "0 0 * * 1,3,5"),
+        ("0 0 * * */2", "0 0 * * 0,2,4,6"),
+        ("0 0 * * 7/3", "0 0 * * 0"),
+        ("0 0 * * 1-7/2", "0 0 * * 0,1,3,5"),
     ];
     for (a, b) in same {
         let (sa, sb) = (Schedule::parse(a).unwrap(), Schedule::parse(b).unwrap());
@@ -172,6 +177,11 @@ fn parse_invalid() {
             "time zone prefix CRON_TZ= is not supported",
         ),
         ("CRON_TZ=UTC @daily", "CRON_TZ="),
+        ("tz=UTC @daily", "time zone prefix tz="),
+        (
+            "a=b * * * *",
+            "minute field \"a=b\": \"a=b\" is not a number",
+        ),
     ];
     for (expr, want) in cases {
         let err = match Schedule::parse(expr) {
