@@ -40,6 +40,7 @@ pub mod platform;
 pub mod ratelimit;
 pub mod reference;
 pub mod referrer;
+pub mod schedule;
 pub mod scheme;
 pub mod template;
 pub mod transport;
