@@ -533,3 +533,27 @@ fn trace_with_token_auth_never_shows_secrets() {
         assert!(!text.contains("eyJ"), "{name} leaks a bearer token: {text}");
     }
 }
+
+#[test]
+fn token_auth_refused_push_names_registry_repository_and_permission() {
+    let Some(fx) = token_fixture() else { return };
+    // bob may pull shared/* but not push: the copy's first write is refused.
+    let (code, out, err) = run_text(fx.rc(Some(("bob", "bob-pw"))).args([
+        "image",
+        "copy",
+        &format!("{}/public/repo:v2", fx.reg.host),
+        &format!("{}/shared/new:v2", fx.reg.host),
+    ]));
+    assert_eq!(code, 1, "stdout {out}\nstderr {err}");
+    assert!(err.contains(&fx.reg.host), "{err}");
+    assert!(err.contains("shared/new"), "{err}");
+    assert!(err.contains("push"), "{err}");
+    assert!(!err.contains("bob-pw"), "{err}");
+    // Nothing was tagged at the target.
+    let (code, _, _) = run_text(fx.rc(Some(("alice", "alice-pw"))).args([
+        "manifest",
+        "head",
+        &format!("{}/shared/new:v2", fx.reg.host),
+    ]));
+    assert_eq!(code, 1);
+}

@@ -356,7 +356,8 @@ impl AuthState {
                 ))
             }
         }
-        if let Some(s) = ch.param("scope") {
+        let asked = ch.param("scope").map(str::to_string);
+        if let Some(s) = &asked {
             changed |= self.scopes.add_str(s);
         }
         if changed {
@@ -365,9 +366,11 @@ impl AuthState {
         match self.current_header(now) {
             // Our token was not the one refused (a concurrent request refreshed it): retry.
             Some(h) if sent != Some(h.as_str()) => Ok(Step::Send(Some(h))),
-            Some(_) => Err(unauthorized(
-                "token refused and challenge unchanged".to_string(),
-            )),
+            // Name the permission that is missing, so a refused push says "push".
+            Some(_) => Err(unauthorized(match asked {
+                Some(scope) => format!("the token does not grant {scope}"),
+                None => "token refused and challenge unchanged".to_string(),
+            })),
             None => Ok(Step::Token(self.token_request())),
         }
     }
