@@ -33,3 +33,5 @@ echo "== cargo clippy --all-targets -- -D warnings" >&2
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test --all-targets" >&2
 cargo test --all-targets
+echo "== cargo test --doc" >&2
+cargo test --doc
