@@ -459,8 +459,9 @@ impl Config {
                 Template::parse(&s.backup).map_err(|e| err("backup", &e))?;
             }
             for (field, v) in [("source", &s.source), ("target", &s.target)] {
+                // A registry entry names a host, optionally with a repository prefix.
                 let r = match t {
-                    SyncType::Registry => Reference::parse_host(v),
+                    SyncType::Registry => Reference::parse(&format!("{v}/repo")),
                     _ => Reference::parse(v),
                 };
                 r.map_err(|e| err(field, &e))?;

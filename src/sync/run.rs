@@ -257,8 +257,18 @@ impl<'a> Runner<'a> {
                 self.repository(e, &src, &tgt, out)
             }
             SyncType::Registry => {
-                let src = Reference::parse_host(&e.source)?;
-                Reference::parse_host(&e.target)?;
+                // The catalog is read from the registry part of the source.
+                let full = Reference::parse(&format!("{}/repo", e.source))?;
+                let src = Reference::parse_host(&full.registry)?;
+                let prefix = if e.source.contains('/') {
+                    full.repository
+                        .strip_suffix("repo")
+                        .unwrap_or_default()
+                        .to_string()
+                } else {
+                    // `docker.io` alone must not become the `library/` prefix.
+                    String::new()
+                };
                 let filter = e.repos.compile()?;
                 let mut repos = Vec::new();
                 let mut last: Option<String> = None;
@@ -279,6 +289,11 @@ impl<'a> Runner<'a> {
                     }
                     last = repos.last().cloned();
                 }
+                // With a source prefix, only repositories under it count, named relative to it.
+                let mut repos: Vec<String> = repos
+                    .into_iter()
+                    .filter_map(|r| r.strip_prefix(prefix.as_str()).map(str::to_string))
+                    .collect();
                 repos.retain(|r| filter.matches(r));
                 for repo in repos {
                     if self.aborted.load(Ordering::SeqCst) {
