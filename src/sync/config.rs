@@ -396,7 +396,7 @@ impl Config {
                 format!("{file}: invalid YAML: {e}"),
             )
         };
-        let mut v: serde_yaml::Value = serde_yaml::from_slice(data).map_err(yerr)?;
+        let Loose(mut v) = serde_yaml::from_slice(data).map_err(yerr)?;
         v.apply_merge().map_err(yerr)?;
         if v.is_null() {
             v = serde_yaml::Value::Mapping(Default::default());
@@ -479,5 +479,181 @@ impl Config {
     pub fn to_yaml(&self) -> Result<String> {
         serde_yaml::to_string(self)
             .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("encoding YAML: {e}")))
+    }
+}
+
+/// A YAML value read with duplicate mapping keys allowed (the last one wins), so a key that
+/// also comes from an anchor can be written again.
+struct Loose(serde_yaml::Value);
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Loose, D::Error> {
+        d.deserialize_any(LooseVisitor).map(Loose)
+    }
+}
+
+struct LooseVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LooseVisitor {
+    type Value = serde_yaml::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Number(v.into()))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::String(v))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        Loose::deserialize(d).map(|l| l.0)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Loose(v)) = a.next_element()? {
+            out.push(v);
+        }
+        Ok(serde_yaml::Value::Sequence(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = serde_yaml::Mapping::new();
+        while let Some((Loose(k), Loose(v))) = a.next_entry()? {
+            out.insert(k, v);
+        }
+        Ok(serde_yaml::Value::Mapping(out))
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(
+        self,
+        a: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        // A tagged value (`!tag value`): keep the value, drop the tag.
+        use serde::de::VariantAccess;
+        let (_tag, variant): (String, _) = a.variant()?;
+        variant.newtype_variant::<Loose>().map(|l| l.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_defaults_and_overrides() {
+        let y = br#"
+version: 1
+x-img: &img
+  type: image
+  referrers: true
+  digestTags: true
+defaults:
+  backup: "old-{{.Ref.Tag}}"
+  interval: 5m
+  ratelimit: {min: 10, retry: 1m}
+  fastCheck: true
+  referrerFilters:
+    - artifactType: application/example.sbom
+  mediaTypes: [application/vnd.oci.image.manifest.v1+json]
+sync:
+  - <<: *img
+    source: reg.example/a:1
+    target: reg.example/b:{{ .Sync.Type }}
+    digestTags: false
+  - source: reg.example/a
+    target: reg.example/c
+    type: repository
+    type: registry
+    schedule: "@daily"
+    ratelimit: {retry: 10m}
+    backup: keep
+"#;
+        let c = Config::parse(y, "t.yaml").unwrap();
+        let a = &c.sync[0];
+        assert_eq!(a.kind, "image");
+        assert_eq!(a.target, "reg.example/b:image");
+        assert_eq!(a.referrers, Some(true));
+        assert_eq!(a.digest_tags, Some(false));
+        assert_eq!(a.fast_check, Some(true));
+        assert_eq!(a.force_recursive, Some(false));
+        assert_eq!(a.backup, "old-{{.Ref.Tag}}");
+        assert_eq!(a.interval.0.as_secs(), 300);
+        assert_eq!(a.ratelimit.min, 10);
+        assert_eq!(a.ratelimit.retry.0, RATELIMIT_RETRY_MIN);
+        assert_eq!(a.media_types.len(), 1);
+        assert_eq!(
+            a.referrer_filters[0].artifact_type,
+            "application/example.sbom"
+        );
+        let b = &c.sync[1];
+        assert_eq!(b.kind, "registry", "the last duplicate key wins");
+        assert_eq!(b.schedule, "@daily");
+        assert!(b.interval.0.is_zero());
+        assert_eq!(b.ratelimit.retry.0.as_secs(), 600);
+        assert_eq!(b.backup, "keep");
+        assert_eq!(c.defaults.parallel, 1);
+    }
+
+    #[test]
+    fn errors_name_the_entry_and_field() {
+        let e = Config::parse(
+            b"sync:\n  - source: a/b:1\n    target: c/d:1\n    type: nope\n",
+            "f.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("f.yaml")
+                && e.contains("sync[0] (source a/b:1)")
+                && e.contains("field type"),
+            "{e}"
+        );
+        let e = Config::parse(
+            b"sync:\n  - source: a/b:1\n    target: '{{ .Sync.X.Y }}'\n    type: image\n",
+            "f.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("field target"), "{e}");
+        let e = Config::parse(b"creds:\n  - registry: '{{ nofunc }}'\n", "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("creds[0]") && e.contains("field registry"),
+            "{e}"
+        );
+        assert!(Config::parse(b"version: 2\n", "f.yaml").is_err());
+        assert!(Config::parse(b"sync: {\n", "f.yaml").is_err());
+        let e = Config::parse(b"defaults:\n  interval: forever\n", "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("f.yaml"), "{e}");
+        assert!(Config::parse(b"", "f.yaml").unwrap().sync.is_empty());
     }
 }
