@@ -387,3 +387,132 @@ fn version_and_usage() {
     let out = run(regsync(&tmp).args(["server", "-c", "x"]));
     assert_eq!(out.status.code(), Some(1));
 }
+
+fn report(tmp: &TempDir, name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(tmp.join(name)).unwrap()).unwrap()
+}
+
+#[test]
+fn platform_resolution() {
+    let tmp = TempDir::new();
+    testrepo(&tmp);
+    let yaml = image_cfg(&tmp, "v1", "v1", "    platform: linux/amd64\n");
+    sync_ok(&tmp, &["once"], &yaml);
+    let c = Client::new(Default::default());
+    let out = Reference::parse(&format!("ocidir://{}:v1", tmp.join("out").display())).unwrap();
+    let m = c.manifest_get(&out).unwrap();
+    assert!(!m.is_index(), "a single platform was copied");
+    let src = Reference::parse(&format!("ocidir://{}:v1", tmp.join("testrepo").display())).unwrap();
+    let want = c
+        .manifest_get_platform(&src, &regclient::Platform::parse("linux/amd64").unwrap())
+        .unwrap();
+    assert_eq!(m.digest(), want.digest());
+    // Again: the platform digest matches, nothing is copied.
+    let stderr = sync_ok(&tmp, &["once", "-v", "debug", "--report", "r.json"], &yaml);
+    assert!(stderr.contains("Image matches for platform"), "{stderr}");
+    let r = report(&tmp, "r.json");
+    assert_eq!(r["entries"][0]["images"][0]["action"], "skipped");
+}
+
+#[test]
+fn media_types_filter() {
+    let tmp = TempDir::new();
+    testrepo(&tmp);
+    let yaml = image_cfg(
+        &tmp,
+        "v1",
+        "v1",
+        "    mediaTypes: [application/vnd.oci.image.manifest.v1+json]\n",
+    );
+    sync_ok(&tmp, &["once", "--report", "r.json"], &yaml);
+    assert!(
+        tags(&tmp.join("out")).is_empty(),
+        "an index is not an allowed media type"
+    );
+    let r = report(&tmp, "r.json");
+    let img = &r["entries"][0]["images"][0];
+    assert_eq!(img["action"], "skipped");
+    assert!(
+        img["reason"].as_str().unwrap().contains("media type"),
+        "{img}"
+    );
+    // A plain manifest passes the same filter.
+    let yaml = image_cfg(
+        &tmp,
+        "a1",
+        "a1",
+        "    mediaTypes: [application/vnd.oci.image.manifest.v1+json]\n",
+    );
+    sync_ok(&tmp, &["once"], &yaml);
+    assert_eq!(tags(&tmp.join("out")), ["a1"]);
+}
+
+#[test]
+fn backup_to_full_reference() {
+    let tmp = TempDir::new();
+    let (v1, v2) = stale_target(&tmp);
+    let backups = tmp.join("backups").display().to_string();
+    let extra = format!("    backup: 'ocidir://{backups}:{{{{.Ref.Tag}}}}'\n");
+    sync_ok(&tmp, &["once"], &image_cfg(&tmp, "v1", "v1", &extra));
+    assert_eq!(digest(&format!("ocidir://{backups}:v1")).unwrap(), v2);
+    let out = tmp.join("out").display().to_string();
+    assert_eq!(digest(&format!("ocidir://{out}:v1")).unwrap(), v1);
+    // No backup when the target already matches.
+    std::fs::remove_dir_all(tmp.join("backups")).unwrap();
+    sync_ok(&tmp, &["once"], &image_cfg(&tmp, "v1", "v1", &extra));
+    assert!(!tmp.join("backups").exists());
+}
+
+/// Digests listed in a layout's referrers fallback tag for `subject`.
+fn fallback_referrers(layout: &Path, subject: &str) -> Vec<String> {
+    let c = Client::new(Default::default());
+    let tag = subject.replace(':', "-");
+    let r = Reference::parse(&format!("ocidir://{}:{tag}", layout.display())).unwrap();
+    match c.manifest_get(&r) {
+        Ok(m) => {
+            let v: serde_json::Value = serde_json::from_slice(m.raw()).unwrap();
+            v["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["digest"].as_str().unwrap().to_string())
+                .collect()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn external_referrers_source_and_target() {
+    let v2 = "sha256:c7e3ddfacbecbbb854b2a6432f9ff47ada729618e838cad31431fc8a0bbde956";
+    let tmp = TempDir::new();
+    testrepo(&tmp);
+    let ext = support::external(&tmp);
+    let mut want = fallback_referrers(&ext, v2);
+    want.sort();
+    assert_eq!(want.len(), 2);
+    let local = fallback_referrers(&tmp.join("testrepo"), v2);
+    assert!(!local.is_empty());
+    let extra = format!(
+        "    referrers: true\n    referrerSource: ocidir://{}\n",
+        ext.display()
+    );
+    sync_ok(&tmp, &["once"], &image_cfg(&tmp, "v2", "v2", &extra));
+    let mut got = fallback_referrers(&tmp.join("out"), v2);
+    got.sort();
+    assert_eq!(got, want, "external referrers copied, local ones not");
+    // Referrers written to a separate target repository.
+    let tmp = TempDir::new();
+    testrepo(&tmp);
+    let ext = support::external(&tmp);
+    let extra = format!(
+        "    referrers: true\n    referrerSource: ocidir://{}\n    referrerTarget: ocidir://{}\n",
+        ext.display(),
+        tmp.join("refs").display()
+    );
+    sync_ok(&tmp, &["once"], &image_cfg(&tmp, "v2", "v2", &extra));
+    let mut got = fallback_referrers(&tmp.join("refs"), v2);
+    got.sort();
+    assert_eq!(got, want);
+    assert!(fallback_referrers(&tmp.join("out"), v2).is_empty());
+}

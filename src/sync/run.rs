@@ -505,6 +505,7 @@ impl<'a> Runner<'a> {
             (self.log)(Level::Info, msg, &f);
             return Ok(());
         }
+        self.ratelimit_wait(e, src, &f)?;
         if let Some(td) = &tgt_digest {
             if *td != src_cmp && !e.backup.is_empty() {
                 if let Err(err) = self.backup(e, tgt, td) {
@@ -540,6 +541,33 @@ impl<'a> Runner<'a> {
             rep.reason = "matches".into();
         }
         Ok(())
+    }
+
+    /// While a registry source reports fewer remaining pulls than `ratelimit.min`, waits
+    /// `ratelimit.retry` and asks again.
+    fn ratelimit_wait(&self, e: &SyncEntry, src: &Reference, f: &[(&str, &str)]) -> Result<()> {
+        if e.ratelimit.min <= 0 || src.scheme != crate::reference::Scheme::Registry {
+            return Ok(());
+        }
+        let scheme = self.client.scheme(src)?;
+        loop {
+            let h = scheme.manifest_head(src)?;
+            let hdrs: Vec<(&str, &str)> = h
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let rl = crate::ratelimit::RateLimit::from_headers(&hdrs);
+            if !rl.set || rl.remain >= e.ratelimit.min {
+                return Ok(());
+            }
+            let remain = rl.remain.to_string();
+            let wait = crate::config::GoDuration(e.ratelimit.retry.0).to_string();
+            let mut fields = f.to_vec();
+            fields.extend([("remain", remain.as_str()), ("retry", wait.as_str())]);
+            (self.log)(Level::Info, "Delaying for rate limit", &fields);
+            std::thread::sleep(e.ratelimit.retry.0);
+        }
     }
 
     fn backup(&self, e: &SyncEntry, tgt: &Reference, digest: &Digest) -> Result<()> {
