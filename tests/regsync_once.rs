@@ -516,3 +516,62 @@ fn external_referrers_source_and_target() {
     assert_eq!(got, want);
     assert!(fallback_referrers(&tmp.join("out"), v2).is_empty());
 }
+
+#[test]
+fn parallel_entries_json_logs_and_loops() {
+    let tmp = TempDir::new();
+    testrepo(&tmp);
+    let src = tmp.join("testrepo").display().to_string();
+    let out = tmp.join("out").display().to_string();
+    let mut yaml = "defaults:\n  skipDockerConfig: true\n  parallel: 3\nsync:\n".to_string();
+    for t in ["v1", "v2", "v3", "loop", "a1"] {
+        yaml += &format!(
+            "  - source: ocidir://{src}:{t}\n    target: ocidir://{out}:{t}\n    type: image\n"
+        );
+    }
+    let stderr = sync_ok(
+        &tmp,
+        &["once", "--logopt", "json", "--report", "r.json"],
+        &yaml,
+    );
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(v["msg"].is_string(), "{line}");
+    }
+    assert!(stderr.contains("Image sync running"), "{stderr}");
+    assert_eq!(tags(&tmp.join("out")), ["a1", "loop", "v1", "v2", "v3"]);
+    let r = report(&tmp, "r.json");
+    let entries = r["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 5);
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e["index"], i, "report keeps config order");
+        assert_eq!(e["images"][0]["action"], "copied");
+    }
+    for t in ["v1", "v2", "v3", "loop", "a1"] {
+        assert_eq!(
+            digest(&format!("ocidir://{src}:{t}")),
+            digest(&format!("ocidir://{out}:{t}")),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn missing_mode_image_exists_and_check_matches() {
+    let tmp = TempDir::new();
+    let (_v1, v2) = stale_target(&tmp);
+    let out = tmp.join("out").display().to_string();
+    let yaml = image_cfg(&tmp, "v1", "v1", "");
+    sync_ok(&tmp, &["once", "--missing", "--report", "r.json"], &yaml);
+    assert_eq!(digest(&format!("ocidir://{out}:v1")).unwrap(), v2);
+    assert_eq!(
+        report(&tmp, "r.json")["entries"][0]["images"][0]["reason"],
+        "exists"
+    );
+    sync_ok(&tmp, &["once"], &yaml);
+    let stderr = sync_ok(&tmp, &["check", "-v", "debug", "--report", "c.json"], &yaml);
+    assert!(stderr.contains("Image matches"), "{stderr}");
+    assert!(!stderr.contains("Image sync running"), "{stderr}");
+    assert_eq!(report(&tmp, "c.json")["mode"], "check");
+}

@@ -181,7 +181,8 @@ impl<'a> Runner<'a> {
         let entries = &self.config.sync;
         let parallel = self.config.defaults.parallel.max(1) as usize;
         let mut results: Vec<Option<EntryReport>> = vec![None; entries.len()];
-        if parallel <= 1 || entries.len() <= 1 {
+        // Check mode is a sequential dry run.
+        if parallel <= 1 || entries.len() <= 1 || self.mode == Mode::Check {
             for (i, e) in entries.iter().enumerate() {
                 if self.aborted.load(Ordering::SeqCst) {
                     break;
