@@ -230,3 +230,53 @@ fn referrers_with_filter() {
     sync_ok(&tmp, &["once"], &yaml);
     assert_eq!(list(&tmp, &format!("{h}/ref/plain:v2")), "");
 }
+
+#[test]
+fn templated_creds_from_env() {
+    let Some(reg) = Registry::start(Options {
+        htpasswd: vec![("syncer".into(), "hunter22".into())],
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let tmp = TempDir::new();
+    let src = testrepo(&tmp);
+    let h = &reg.host;
+    let yaml = format!(
+        "defaults:\n  skipDockerConfig: true\ncreds:\n  - registry: {h}\n    tls: disabled\n    user: '{{{{ env \"SYNC_USER\" }}}}'\n    pass: '{{{{ env \"SYNC_PASS\" }}}}'\nsync:\n  - source: ocidir://{}:v1\n    target: {h}/auth/app:v1\n    type: image\n",
+        src.display()
+    );
+    let p = tmp.join("regsync.yaml");
+    std::fs::write(&p, &yaml).unwrap();
+    // Wrong password: the entry fails and the run exits 1.
+    let out = run(regsync(&tmp)
+        .args(["once", "-c"])
+        .arg(&p)
+        .env("SYNC_USER", "syncer")
+        .env("SYNC_PASS", "wrong"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(regsync(&tmp)
+        .args(["once", "-c"])
+        .arg(&p)
+        .env("SYNC_USER", "syncer")
+        .env("SYNC_PASS", "hunter22"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = support::regctl_isolated(&tmp);
+    cmd.arg("--host")
+        .arg(format!("reg={h},tls=disabled,user=syncer,pass=hunter22"))
+        .args(["image", "digest", &format!("{h}/auth/app:v1")]);
+    let out = run(&mut cmd);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "sha256:cd81be50da2ccc1ce73632d40e3c1430a6c6ec23de0d71843be0ed3f31ebfbdb"
+    );
+}
