@@ -150,6 +150,9 @@ pub struct Runner<'a> {
     log: &'a LogFn,
     aborted: AtomicBool,
     platform_cache: Mutex<BTreeMap<(String, String), Digest>>,
+    /// Images being written per layout path: closing a layout collects unreferenced blobs, so
+    /// it waits until no other entry is writing there.
+    inflight: Mutex<BTreeMap<String, usize>>,
 }
 
 fn is_not_found(e: &Error) -> bool {
@@ -167,6 +170,7 @@ impl<'a> Runner<'a> {
             log,
             aborted: AtomicBool::new(false),
             platform_cache: Mutex::default(),
+            inflight: Mutex::default(),
         }
     }
 
@@ -386,6 +390,10 @@ impl<'a> Runner<'a> {
             duration_ms: 0,
             error: None,
         };
+        let layout = (tgt.scheme == crate::reference::Scheme::OciDir).then(|| tgt.path.clone());
+        if let Some(p) = &layout {
+            *self.inflight_map().entry(p.clone()).or_default() += 1;
+        }
         if let Err(err) = self.image_inner(e, src, tgt, &mut rep) {
             (self.log)(
                 Level::Error,
@@ -402,13 +410,31 @@ impl<'a> Runner<'a> {
                 self.aborted.store(true, Ordering::SeqCst);
             }
         }
-        if let Ok(s) = self.client.scheme(tgt) {
-            if let Err(err) = s.close(tgt) {
-                (self.log)(Level::Warn, "closing target", &[("err", &err.to_string())]);
+        // The lock is held while closing, so no other image starts writing to the layout
+        // during its garbage collection.
+        let mut map = self.inflight_map();
+        let last = match &layout {
+            Some(p) => {
+                let n = map.entry(p.clone()).or_default();
+                *n = n.saturating_sub(1);
+                *n == 0
+            }
+            None => true,
+        };
+        if last {
+            if let Ok(s) = self.client.scheme(tgt) {
+                if let Err(err) = s.close(tgt) {
+                    (self.log)(Level::Warn, "closing target", &[("err", &err.to_string())]);
+                }
             }
         }
+        drop(map);
         rep.duration_ms = start.elapsed().as_millis() as u64;
         rep
+    }
+
+    fn inflight_map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, usize>> {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn image_inner(
