@@ -9,7 +9,6 @@ mod commands;
 mod flags;
 mod log;
 mod progress;
-mod regex;
 mod setup;
 
 use std::io::Write;

@@ -9,7 +9,7 @@ use regclient::{Error, ErrorKind, Result};
 
 use super::tag::filter_tags;
 use super::{invalid, Ctx};
-use crate::regex::Regex;
+use regclient::regex::Regex;
 
 pub fn copy(ctx: &Ctx) -> Result<()> {
     let src = ctx.reference(ctx.m.arg(0))?;

@@ -5,7 +5,7 @@ use regclient::scheme::TagOpts;
 use regclient::{Error, ErrorKind, Result};
 
 use super::{invalid, is_not_found, with_raw, Ctx};
-use crate::regex::Regex;
+use regclient::regex::Regex;
 
 pub fn list(ctx: &Ctx) -> Result<()> {
     let r = ctx.reference(ctx.m.arg(0))?;

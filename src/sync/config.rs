@@ -1,0 +1,659 @@
+//! The regsync YAML configuration: parsing, defaults, templates and validation.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::host::GoDuration;
+use crate::config::Host;
+use crate::mediatype;
+use crate::template::{Template, Value};
+use crate::{Error, ErrorKind, Platform, Reference, Result};
+
+use super::filter::{RepoFilter, TagFilter};
+
+/// Minimum (and default) wait between rate-limit checks.
+pub const RATELIMIT_RETRY_MIN: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    /// Schema version (0 or 1).
+    #[serde(default)]
+    pub version: i64,
+    /// Registry settings and logins (templated).
+    #[serde(default, serialize_with = "ser_creds")]
+    pub creds: Vec<Host>,
+    /// Values applied to every entry.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// What to mirror.
+    #[serde(default)]
+    pub sync: Vec<SyncEntry>,
+}
+
+fn ser_creds<S: serde::Serializer>(creds: &[Host], s: S) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(creds.len()))?;
+    for h in creds {
+        let mut v = serde_json::to_value(h).map_err(serde::ser::Error::custom)?;
+        if let serde_json::Value::Object(o) = &mut v {
+            o.insert("registry".into(), serde_json::Value::String(h.name.clone()));
+        }
+        seq.serialize_element(&v)?;
+    }
+    seq.end()
+}
+
+/// Rate-limit settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Wait while the source reports fewer remaining pulls than this.
+    #[serde(default)]
+    pub min: i64,
+    /// Wait between checks (at least 5m).
+    #[serde(default)]
+    pub retry: GoDuration,
+}
+
+/// A referrer filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferrerFilter {
+    /// Keep this artifact type.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub artifact_type: String,
+    /// Keep referrers carrying these annotations (empty value: key only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ReferrerFilter {
+    fn match_opts(&self) -> crate::referrer::MatchOpts {
+        crate::referrer::MatchOpts {
+            artifact_type: self.artifact_type.clone(),
+            annotations: self
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), (!v.is_empty()).then(|| v.clone())))
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The `defaults` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Defaults {
+    /// Backup tag template.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub backup: String,
+    /// Server mode period.
+    #[serde(default)]
+    pub interval: GoDuration,
+    /// Server mode cron schedule.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub schedule: String,
+    /// Rate limit.
+    #[serde(default)]
+    pub ratelimit: RateLimit,
+    /// Concurrent image copies.
+    #[serde(default)]
+    pub parallel: i64,
+    /// Copy digest tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_tags: Option<bool>,
+    /// Copy referrers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<bool>,
+    /// Referrer filters (union).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrer_filters: Vec<ReferrerFilter>,
+    /// External referrers source.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub referrer_source: String,
+    /// External referrers target.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub referrer_target: String,
+    /// Slow OCI-layout referrer scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_slow: Option<bool>,
+    /// Skip referrer/digest tag refresh when digests match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_check: Option<bool>,
+    /// Re-copy every manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_recursive: Option<bool>,
+    /// Copy foreign layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_external: Option<bool>,
+    /// Allowed source media types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_types: Vec<String>,
+    /// Hooks (parsed, never run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<serde_yaml::Value>,
+    /// Blob size limit.
+    #[serde(default)]
+    pub blob_limit: i64,
+    /// Cache entries.
+    #[serde(default)]
+    pub cache_count: i64,
+    /// Cache lifetime.
+    #[serde(default)]
+    pub cache_time: GoDuration,
+    /// Don't import docker credentials.
+    #[serde(default)]
+    pub skip_docker_config: bool,
+    /// User agent override.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user_agent: String,
+}
+
+/// Kind of sync entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncType {
+    /// One image.
+    Image,
+    /// Every (filtered) tag of a repository.
+    Repository,
+    /// Every (filtered) repository of a registry.
+    Registry,
+}
+
+/// One `sync` entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncEntry {
+    /// Source reference (template).
+    #[serde(default)]
+    pub source: String,
+    /// Target reference (template).
+    #[serde(default)]
+    pub target: String,
+    /// `image`, `repository` or `registry`.
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// Tag filter.
+    #[serde(default, skip_serializing_if = "TagFilter::is_empty")]
+    pub tags: TagFilter,
+    /// More tag filters (unioned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_sets: Vec<TagFilter>,
+    /// Repository filter (registry type).
+    #[serde(default, skip_serializing_if = "RepoFilter::is_empty")]
+    pub repos: RepoFilter,
+    /// Copy a single platform.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub platform: String,
+    /// Keep only these platforms in an index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// Backup tag template.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub backup: String,
+    /// Server mode period.
+    #[serde(default)]
+    pub interval: GoDuration,
+    /// Server mode schedule.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub schedule: String,
+    /// Rate limit.
+    #[serde(default)]
+    pub ratelimit: RateLimit,
+    /// Copy digest tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_tags: Option<bool>,
+    /// Copy referrers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<bool>,
+    /// Referrer filters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrer_filters: Vec<ReferrerFilter>,
+    /// External referrers source (template).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub referrer_source: String,
+    /// External referrers target (template).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub referrer_target: String,
+    /// Slow referrer scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_slow: Option<bool>,
+    /// Fast check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_check: Option<bool>,
+    /// Force recursive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_recursive: Option<bool>,
+    /// Include external layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_external: Option<bool>,
+    /// Allowed media types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_types: Vec<String>,
+    /// Hooks (parsed, never run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<serde_yaml::Value>,
+}
+
+/// The default allowed media types.
+pub fn default_media_types() -> Vec<String> {
+    [
+        mediatype::DOCKER2_MANIFEST,
+        mediatype::DOCKER2_MANIFEST_LIST,
+        mediatype::OCI1_MANIFEST,
+        mediatype::OCI1_INDEX,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+impl SyncEntry {
+    /// The parsed `type`.
+    pub fn sync_type(&self) -> Result<SyncType> {
+        match self.kind.as_str() {
+            "image" => Ok(SyncType::Image),
+            "repository" => Ok(SyncType::Repository),
+            "registry" => Ok(SyncType::Registry),
+            t => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("invalid input: unknown type {t:?}"),
+            )),
+        }
+    }
+
+    /// The tag filter sets (`tags` plus `tagSets`, empty ones dropped).
+    pub fn tag_filters(&self) -> Vec<&TagFilter> {
+        std::iter::once(&self.tags)
+            .chain(self.tag_sets.iter())
+            .filter(|f| !f.is_empty())
+            .collect()
+    }
+
+    /// Copy options of this entry (references already expanded).
+    pub fn copy_opts(&self) -> Result<crate::copy::CopyOpts> {
+        let mut o = crate::copy::CopyOpts {
+            digest_tags: self.digest_tags.unwrap_or(false),
+            referrers: self.referrers.unwrap_or(false),
+            referrer_filters: self
+                .referrer_filters
+                .iter()
+                .map(|f| f.match_opts())
+                .collect(),
+            fast: self.fast_check.unwrap_or(false),
+            force_recursive: self.force_recursive.unwrap_or(false),
+            include_external: self.include_external.unwrap_or(false),
+            ..Default::default()
+        };
+        if !self.platform.is_empty() {
+            o.platform = Some(Platform::parse(&self.platform)?);
+        }
+        for p in &self.platforms {
+            o.platforms.push(Platform::parse(p)?);
+        }
+        if !self.referrer_source.is_empty() {
+            o.referrer_src = Some(Reference::parse(&self.referrer_source)?);
+        }
+        if !self.referrer_target.is_empty() {
+            o.referrer_tgt = Some(Reference::parse(&self.referrer_target)?);
+        }
+        Ok(o)
+    }
+
+    fn apply_defaults(&mut self, d: &Defaults) {
+        if self.backup.is_empty() {
+            self.backup = d.backup.clone();
+        }
+        if self.schedule.is_empty() && self.interval.0.is_zero() {
+            self.schedule = d.schedule.clone();
+            self.interval = d.interval;
+        }
+        if self.ratelimit.min == 0 {
+            self.ratelimit.min = d.ratelimit.min;
+        }
+        if self.ratelimit.retry.0.is_zero() {
+            self.ratelimit.retry = d.ratelimit.retry;
+        }
+        if self.ratelimit.retry.0 < RATELIMIT_RETRY_MIN {
+            self.ratelimit.retry = GoDuration(RATELIMIT_RETRY_MIN);
+        }
+        if self.media_types.is_empty() {
+            self.media_types = d.media_types.clone();
+        }
+        for (v, dv) in [
+            (&mut self.digest_tags, d.digest_tags),
+            (&mut self.referrers, d.referrers),
+            (&mut self.referrer_slow, d.referrer_slow),
+            (&mut self.fast_check, d.fast_check),
+            (&mut self.force_recursive, d.force_recursive),
+            (&mut self.include_external, d.include_external),
+        ] {
+            if v.is_none() {
+                *v = Some(dv.unwrap_or(false));
+            }
+        }
+        if self.referrer_filters.is_empty() {
+            self.referrer_filters = d.referrer_filters.clone();
+        }
+        if self.referrer_source.is_empty() {
+            self.referrer_source = d.referrer_source.clone();
+        }
+        if self.referrer_target.is_empty() {
+            self.referrer_target = d.referrer_target.clone();
+        }
+        if self.hooks.is_none() {
+            self.hooks = d.hooks.clone();
+        }
+    }
+
+    /// Template data `.Sync` for this entry.
+    pub fn template_value(&self) -> Value {
+        Value::Json(serde_json::to_value(self).unwrap_or_default())
+    }
+}
+
+/// Renders a template with `data`.
+pub fn render(src: &str, data: &Value) -> Result<String> {
+    if !src.contains("{{") {
+        return Ok(src.to_string());
+    }
+    Template::parse(src)?.render(data)
+}
+
+fn field_err(file: &str, what: &str, field: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!("{file}: {what}: field {field}: {e}"),
+    )
+}
+
+impl Config {
+    /// Reads and processes a file (`-` reads stdin).
+    pub fn load(path: &Path) -> Result<Config> {
+        let name = path.display().to_string();
+        let data = if name == "-" {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut v)
+                .map_err(|e| Error::io(e, "reading stdin"))?;
+            v
+        } else {
+            std::fs::read(path).map_err(|e| Error::io(e, format!("reading {name}")))?
+        };
+        Config::parse(&data, &name)
+    }
+
+    /// Parses YAML, applies defaults, expands templates and validates every entry. `file`
+    /// names the input in errors.
+    pub fn parse(data: &[u8], file: &str) -> Result<Config> {
+        let yerr = |e: serde_yaml::Error| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("{file}: invalid YAML: {e}"),
+            )
+        };
+        let Loose(mut v) = serde_yaml::from_slice(data).map_err(yerr)?;
+        v.apply_merge().map_err(yerr)?;
+        if v.is_null() {
+            v = serde_yaml::Value::Mapping(Default::default());
+        }
+        let mut cfg: Config = serde_yaml::from_value(v).map_err(yerr)?;
+        cfg.process(file)?;
+        Ok(cfg)
+    }
+
+    fn process(&mut self, file: &str) -> Result<()> {
+        if self.version > 1 || self.version < 0 {
+            return Err(field_err(
+                file,
+                "top level",
+                "version",
+                format!("unsupported version {}", self.version),
+            ));
+        }
+        let none = Value::Nil;
+        for (i, h) in self.creds.iter_mut().enumerate() {
+            let what = format!("creds[{i}] ({})", h.name);
+            for (field, v) in [
+                ("registry", &mut h.name),
+                ("user", &mut h.user),
+                ("pass", &mut h.pass),
+                ("regcert", &mut h.regcert),
+                ("clientCert", &mut h.client_cert),
+                ("clientKey", &mut h.client_key),
+            ] {
+                *v = render(v, &none).map_err(|e| field_err(file, &what, field, e))?;
+            }
+        }
+        let d = &mut self.defaults;
+        if d.ratelimit.retry.0 < RATELIMIT_RETRY_MIN {
+            d.ratelimit.retry = GoDuration(RATELIMIT_RETRY_MIN);
+        }
+        if d.media_types.is_empty() {
+            d.media_types = default_media_types();
+        }
+        if d.parallel <= 0 {
+            d.parallel = 1;
+        }
+        let defaults = self.defaults.clone();
+        for (i, s) in self.sync.iter_mut().enumerate() {
+            let what = format!("sync[{i}] (source {})", s.source);
+            let err = |field: &str, e: &dyn std::fmt::Display| field_err(file, &what, field, e);
+            s.apply_defaults(&defaults);
+            let t = s.sync_type().map_err(|e| err("type", &e))?;
+            for field in ["source", "referrerSource", "target", "referrerTarget"] {
+                let data = Value::Map(BTreeMap::from([("Sync".to_string(), s.template_value())]));
+                let slot = match field {
+                    "source" => &mut s.source,
+                    "referrerSource" => &mut s.referrer_source,
+                    "target" => &mut s.target,
+                    _ => &mut s.referrer_target,
+                };
+                *slot = render(slot, &data).map_err(|e| err(field, &e))?;
+            }
+            if !s.backup.is_empty() {
+                Template::parse(&s.backup).map_err(|e| err("backup", &e))?;
+            }
+            for (field, v) in [("source", &s.source), ("target", &s.target)] {
+                // A registry entry names a host, optionally with a repository prefix.
+                let r = match t {
+                    SyncType::Registry => Reference::parse(&format!("{v}/repo")),
+                    _ => Reference::parse(v),
+                };
+                r.map_err(|e| err(field, &e))?;
+            }
+            for f in s.tag_filters() {
+                f.compile().map_err(|e| err("tags", &e))?;
+            }
+            s.repos.compile().map_err(|e| err("repos", &e))?;
+            s.copy_opts().map_err(|e| err("platform/referrers", &e))?;
+        }
+        Ok(())
+    }
+
+    /// The processed configuration as YAML.
+    pub fn to_yaml(&self) -> Result<String> {
+        serde_yaml::to_string(self)
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("encoding YAML: {e}")))
+    }
+}
+
+/// A YAML value read with duplicate mapping keys allowed (the last one wins), so a key that
+/// also comes from an anchor can be written again.
+struct Loose(serde_yaml::Value);
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Loose, D::Error> {
+        d.deserialize_any(LooseVisitor).map(Loose)
+    }
+}
+
+struct LooseVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LooseVisitor {
+    type Value = serde_yaml::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Number(v.into()))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::String(v))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        Loose::deserialize(d).map(|l| l.0)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Loose(v)) = a.next_element()? {
+            out.push(v);
+        }
+        Ok(serde_yaml::Value::Sequence(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = serde_yaml::Mapping::new();
+        while let Some((Loose(k), Loose(v))) = a.next_entry()? {
+            out.insert(k, v);
+        }
+        Ok(serde_yaml::Value::Mapping(out))
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(
+        self,
+        a: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        // A tagged value (`!tag value`): keep the value, drop the tag.
+        use serde::de::VariantAccess;
+        let (_tag, variant): (String, _) = a.variant()?;
+        variant.newtype_variant::<Loose>().map(|l| l.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_defaults_and_overrides() {
+        let y = br#"
+version: 1
+x-img: &img
+  type: image
+  referrers: true
+  digestTags: true
+defaults:
+  backup: "old-{{.Ref.Tag}}"
+  interval: 5m
+  ratelimit: {min: 10, retry: 1m}
+  fastCheck: true
+  referrerFilters:
+    - artifactType: application/example.sbom
+  mediaTypes: [application/vnd.oci.image.manifest.v1+json]
+sync:
+  - <<: *img
+    source: reg.example/a:1
+    target: reg.example/b:{{ .Sync.Type }}
+    digestTags: false
+  - source: reg.example/a
+    target: reg.example/c
+    type: repository
+    type: registry
+    schedule: "@daily"
+    ratelimit: {retry: 10m}
+    backup: keep
+"#;
+        let c = Config::parse(y, "t.yaml").unwrap();
+        let a = &c.sync[0];
+        assert_eq!(a.kind, "image");
+        assert_eq!(a.target, "reg.example/b:image");
+        assert_eq!(a.referrers, Some(true));
+        assert_eq!(a.digest_tags, Some(false));
+        assert_eq!(a.fast_check, Some(true));
+        assert_eq!(a.force_recursive, Some(false));
+        assert_eq!(a.backup, "old-{{.Ref.Tag}}");
+        assert_eq!(a.interval.0.as_secs(), 300);
+        assert_eq!(a.ratelimit.min, 10);
+        assert_eq!(a.ratelimit.retry.0, RATELIMIT_RETRY_MIN);
+        assert_eq!(a.media_types.len(), 1);
+        assert_eq!(
+            a.referrer_filters[0].artifact_type,
+            "application/example.sbom"
+        );
+        let b = &c.sync[1];
+        assert_eq!(b.kind, "registry", "the last duplicate key wins");
+        assert_eq!(b.schedule, "@daily");
+        assert!(b.interval.0.is_zero());
+        assert_eq!(b.ratelimit.retry.0.as_secs(), 600);
+        assert_eq!(b.backup, "keep");
+        assert_eq!(c.defaults.parallel, 1);
+    }
+
+    #[test]
+    fn errors_name_the_entry_and_field() {
+        let e = Config::parse(
+            b"sync:\n  - source: a/b:1\n    target: c/d:1\n    type: nope\n",
+            "f.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("f.yaml")
+                && e.contains("sync[0] (source a/b:1)")
+                && e.contains("field type"),
+            "{e}"
+        );
+        let e = Config::parse(
+            b"sync:\n  - source: a/b:1\n    target: '{{ .Sync.X.Y }}'\n    type: image\n",
+            "f.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("field target"), "{e}");
+        let e = Config::parse(b"creds:\n  - registry: '{{ nofunc }}'\n", "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("creds[0]") && e.contains("field registry"),
+            "{e}"
+        );
+        assert!(Config::parse(b"version: 2\n", "f.yaml").is_err());
+        assert!(Config::parse(b"sync: {\n", "f.yaml").is_err());
+        let e = Config::parse(b"defaults:\n  interval: forever\n", "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("f.yaml"), "{e}");
+        assert!(Config::parse(b"", "f.yaml").unwrap().sync.is_empty());
+    }
+}
