@@ -175,10 +175,7 @@ fn main() -> ExitCode {
             }
             return ExitCode::SUCCESS;
         }
-        "server" => {
-            log.log(Level::Error, "server mode is not implemented yet", &[]);
-            return ExitCode::FAILURE;
-        }
+        "server" => Mode::Copy,
         "once" if args.missing => Mode::Missing,
         "once" => Mode::Copy,
         "check" => Mode::Check,
@@ -241,6 +238,9 @@ fn main() -> ExitCode {
         };
         logger.log(l, msg, fields);
     };
+    if args.cmd == "server" {
+        return server(client, cfg, log.clone());
+    }
     let report = Runner::new(&client, &cfg, mode, &logfn)
         .abort_on_error(args.abort)
         .run();
@@ -261,5 +261,122 @@ fn main() -> ExitCode {
         }
         return ExitCode::FAILURE;
     }
+    ExitCode::SUCCESS
+}
+
+/// Maps the library's log levels onto the binary's logger.
+fn sync_logger(
+    log: Logger,
+) -> impl Fn(regclient::sync::Level, &str, &[(&str, &str)]) + Send + Sync {
+    move |lvl, msg, fields| {
+        let l = match lvl {
+            regclient::sync::Level::Debug => Level::Debug,
+            regclient::sync::Level::Info => Level::Info,
+            regclient::sync::Level::Warn => Level::Warn,
+            regclient::sync::Level::Error => Level::Error,
+        };
+        log.log(l, msg, fields);
+    }
+}
+
+/// `regsync server`: a pass copying what is missing, then every entry on its `schedule` or
+/// `interval` until SIGINT or SIGTERM; running copies get a bounded grace period to finish.
+fn server(client: Client, cfg: Config, log: Logger) -> ExitCode {
+    let client = std::sync::Arc::new(client);
+    let cfg = std::sync::Arc::new(cfg);
+    let stop = regclient::schedule::StopFlag::new();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.as_arc().clone()) {
+            log.log(
+                Level::Error,
+                "cannot handle signals",
+                &[("err", &e.to_string())],
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let mut jobs = Vec::new();
+    let mut scheduled = Vec::new();
+    for (i, e) in cfg.sync.iter().enumerate() {
+        let sched = if !e.schedule.is_empty() {
+            regclient::schedule::Schedule::parse(&e.schedule)
+        } else if !e.interval.0.is_zero() {
+            regclient::schedule::Schedule::every(e.interval.0)
+        } else {
+            log.log(
+                Level::Error,
+                "entry has neither schedule nor interval, ignored",
+                &[("source", &e.source), ("target", &e.target)],
+            );
+            continue;
+        };
+        let sched = match sched {
+            Ok(s) => s,
+            Err(err) => {
+                log.log(
+                    Level::Error,
+                    "invalid schedule",
+                    &[("source", &e.source), ("err", &err.to_string())],
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        scheduled.push(i);
+        let (client, cfg, log) = (client.clone(), cfg.clone(), log.clone());
+        jobs.push(regclient::schedule::Job::new(
+            format!("sync[{i}] {}", e.source),
+            sched,
+            move || {
+                let logfn = sync_logger(log.clone());
+                let rep = Runner::new(&client, &cfg, Mode::Copy, &logfn).run_entry(i, &cfg.sync[i]);
+                match rep.error {
+                    Some(e) => Err(regclient::Error::new(regclient::ErrorKind::Other, e)),
+                    None => Ok(()),
+                }
+            },
+        ));
+    }
+    // Start-up pass: copy only what is missing, as upstream's server does.
+    let logfn = sync_logger(log.clone());
+    let first = Runner::new(&client, &cfg, Mode::Missing, &logfn);
+    for &i in &scheduled {
+        if stop.is_stopped() {
+            break;
+        }
+        if let Some(e) = first.run_entry(i, &cfg.sync[i]).error {
+            log.log(Level::Error, "sync failed", &[("err", &e)]);
+        }
+    }
+    let elog = log.clone();
+    let summary = regclient::schedule::Runner::new(jobs)
+        .on_event(move |ev| match ev {
+            regclient::schedule::Event::Finished {
+                job,
+                error: Some(e),
+                ..
+            } => elog.log(
+                Level::Error,
+                "sync failed",
+                &[("job", job), ("err", &e.to_string())],
+            ),
+            regclient::schedule::Event::Skipped { job, .. } => elog.log(
+                Level::Warn,
+                "previous run still going, skipped",
+                &[("job", job)],
+            ),
+            regclient::schedule::Event::Started { job, .. } => {
+                elog.log(Level::Debug, "sync started", &[("job", job)])
+            }
+            _ => {}
+        })
+        .run(&stop);
+    log.log(
+        Level::Info,
+        "server stopped",
+        &[
+            ("runs", &summary.started.to_string()),
+            ("failed", &summary.failed.to_string()),
+        ],
+    );
     ExitCode::SUCCESS
 }
