@@ -324,7 +324,8 @@ fn invalid_inputs_fail_before_copying() {
 #[test]
 fn config_command_applies_defaults_and_templates() {
     let tmp = TempDir::new();
-    let yaml = std::fs::read_to_string(support::repo_root().join("tests/regsync-example.yaml")).unwrap();
+    let yaml =
+        std::fs::read_to_string(support::repo_root().join("tests/regsync-example.yaml")).unwrap();
     let cfg = write_cfg(&tmp, &yaml);
     let mut cmd = regsync(&tmp);
     cmd.args(["config", "-c", &cfg])
