@@ -7,13 +7,35 @@
 //! References name what to act on: `registry/repo:tag`, `repo@sha256:...`, or
 //! `ocidir://path:tag` for an OCI layout on disk.
 //!
-//! ```no_run
+//! ```
 //! use regclient::{Client, Reference};
 //! let client = Client::new(Default::default());
 //! let r = Reference::parse("ocidir://testdata/testrepo:v1").unwrap();
 //! let m = client.manifest_get(&r).unwrap();
+//! assert!(m.is_index());
 //! println!("{} {}", m.media_type(), m.digest());
 //! ```
+//!
+//! Copying is the [`copy`] engine over any two schemes; it runs on the client's own pool:
+//!
+//! ```no_run
+//! use regclient::{copy, Client, Reference};
+//! let client = Client::new(Default::default());
+//! let src = Reference::parse("ocidir://testdata/testrepo:v2").unwrap();
+//! let dst = Reference::parse("registry.example.org/mirror/app:v2").unwrap();
+//! let opts = copy::CopyOpts { referrers: true, ..Default::default() };
+//! let report = copy::image_copy(
+//!     client.scheme(&src).unwrap(), &src,
+//!     client.scheme(&dst).unwrap(), &dst,
+//!     &opts, client.pool(), &|_event| {},
+//! ).unwrap();
+//! println!("{} ({} blobs copied)", report.digest, report.blobs_copied);
+//! client.close(&dst).unwrap();
+//! ```
+//!
+//! Registry settings (TLS, logins, mirrors, credential helpers) come in through
+//! [`ClientConfig`]'s `hosts`; the binaries fill them from regctl's config file and Docker's,
+//! see [`config`].
 //!
 //! Design rules: no global state (two clients never share anything), no printing (progress
 //! and warnings reach the caller through callbacks), one [`Error`] type with a [`ErrorKind`]
