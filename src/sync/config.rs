@@ -288,6 +288,7 @@ impl SyncEntry {
             fast: self.fast_check.unwrap_or(false),
             force_recursive: self.force_recursive.unwrap_or(false),
             include_external: self.include_external.unwrap_or(false),
+            referrer_slow: self.referrer_slow.unwrap_or(false),
             ..Default::default()
         };
         if !self.platform.is_empty() {
