@@ -68,6 +68,9 @@ pub struct CopyOpts {
     pub force_recursive: bool,
     /// Copy layers that carry `urls` (foreign layers); skipped otherwise.
     pub include_external: bool,
+    /// List referrers with the slow search too (OCI layouts: scan every manifest of the
+    /// layout for a matching subject, finding referrers pushed without a fallback tag).
+    pub referrer_slow: bool,
 }
 
 /// What an [`Event`] is about.
@@ -712,7 +715,10 @@ impl Copier<'_> {
             &rsrc,
             &v.src,
             &v.digest,
-            &ListOpts::default(),
+            &ListOpts {
+                slow_search: self.opts.referrer_slow,
+                ..Default::default()
+            },
         )
         .with_context(|| format!("listing referrers of {}", v.name))?;
         let filters = &self.opts.referrer_filters;

@@ -288,6 +288,7 @@ impl SyncEntry {
             fast: self.fast_check.unwrap_or(false),
             force_recursive: self.force_recursive.unwrap_or(false),
             include_external: self.include_external.unwrap_or(false),
+            referrer_slow: self.referrer_slow.unwrap_or(false),
             ..Default::default()
         };
         if !self.platform.is_empty() {
@@ -655,5 +656,201 @@ sync:
             .to_string();
         assert!(e.contains("f.yaml"), "{e}");
         assert!(Config::parse(b"", "f.yaml").unwrap().sync.is_empty());
+    }
+
+    /// Upstream `TestConfigRead` (config1.yml style): anchors merged into entries with keys
+    /// overridden, duplicate keys, defaults applied and templates (`split`/`index`) expanded;
+    /// every entry compared field by field after processing.
+    #[test]
+    fn config_read_fully_defaulted() {
+        let y = br#"
+version: 1
+creds:
+  - registry: registry:5000
+    tls: disabled
+  - registry: docker.io
+defaults:
+  ratelimit:
+    min: 100
+    retry: 1m
+  parallel: 2
+  interval: 60m
+  backup: "bkup-{{.Ref.Tag}}"
+  referrers: true
+  referrerFilters:
+    - artifactType: application/example.sbom
+    - annotations: {type: eat, signed: ""}
+x-sync-hub: &sync-hub
+  target: registry:5000/hub/{{ .Sync.Source }}
+  type: repository
+  tags:
+    allow:
+      - "latest"
+      - "3"
+      - "3.\\d+"
+x-sync-gcr: &sync-gcr
+  target: registry:5000/gcr/{{ index (split .Sync.Source "/") 2 }}
+  type: repository
+  tags:
+    allow: ["latest"]
+    deny: ["old.*"]
+sync:
+  - source: busybox:latest
+    target: registry:5000/library/busybox:latest
+    type: image
+    digestTags: true
+    digestTags: false
+  - <<: *sync-hub
+    source: alpine
+    schedule: "15 3 * * *"
+    ratelimit: {min: 5, retry: 10m}
+  - <<: *sync-gcr
+    source: gcr.io/example/repo
+    type: image
+    backup: ""
+    referrers: false
+    referrerSlow: true
+    fastCheck: true
+    tagSets:
+      - semverRange: [">=1.2"]
+    platform: linux/arm64
+    mediaTypes: [application/vnd.oci.image.index.v1+json]
+"#;
+        let c = Config::parse(y, "config1.yml").unwrap();
+        assert_eq!(c.version, 1);
+        assert_eq!(c.creds.len(), 2);
+        assert_eq!(c.creds[0].name, "registry:5000");
+        assert_eq!(c.creds[1].name, "docker.io");
+        assert_eq!(c.defaults.parallel, 2);
+        assert_eq!(c.defaults.ratelimit.min, 100);
+        assert_eq!(
+            c.defaults.ratelimit.retry.0, RATELIMIT_RETRY_MIN,
+            "raised to 5m"
+        );
+        assert_eq!(c.defaults.interval.0.as_secs(), 3600);
+        assert_eq!(c.defaults.media_types, default_media_types());
+        assert_eq!(c.sync.len(), 3);
+        let sbom = ReferrerFilter {
+            artifact_type: "application/example.sbom".into(),
+            ..Default::default()
+        };
+        let eat = ReferrerFilter {
+            annotations: BTreeMap::from([
+                ("signed".to_string(), String::new()),
+                ("type".to_string(), "eat".to_string()),
+            ]),
+            ..Default::default()
+        };
+        let hour = GoDuration(std::time::Duration::from_secs(3600));
+        let zero = GoDuration::default();
+        let sv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+        // Entry 0: plain image, defaults everywhere, the duplicate key's last value wins.
+        let e = &c.sync[0];
+        assert_eq!(e.source, "busybox:latest");
+        assert_eq!(e.target, "registry:5000/library/busybox:latest");
+        assert_eq!(e.sync_type().unwrap(), SyncType::Image);
+        assert!(e.tags.is_empty() && e.tag_sets.is_empty() && e.repos.is_empty());
+        assert_eq!(e.platform, "");
+        assert!(e.platforms.is_empty());
+        assert_eq!(e.backup, "bkup-{{.Ref.Tag}}");
+        assert_eq!(e.interval, hour);
+        assert_eq!(e.schedule, "");
+        assert_eq!(
+            e.ratelimit,
+            RateLimit {
+                min: 100,
+                retry: GoDuration(RATELIMIT_RETRY_MIN)
+            }
+        );
+        assert_eq!(e.digest_tags, Some(false));
+        assert_eq!(e.referrers, Some(true));
+        assert_eq!(e.referrer_filters, vec![sbom.clone(), eat.clone()]);
+        assert_eq!(e.referrer_source, "");
+        assert_eq!(e.referrer_target, "");
+        assert_eq!(e.referrer_slow, Some(false));
+        assert_eq!(e.fast_check, Some(false));
+        assert_eq!(e.force_recursive, Some(false));
+        assert_eq!(e.include_external, Some(false));
+        assert_eq!(e.media_types, default_media_types());
+        assert_eq!(e.hooks, None);
+        let o = e.copy_opts().unwrap();
+        assert!(o.referrers && !o.digest_tags && !o.referrer_slow && !o.fast);
+        assert_eq!(o.referrer_filters.len(), 2);
+
+        // Entry 1: the hub anchor, target templated from the source, schedule replaces the
+        // default interval, its own rate limit (retry kept above the minimum).
+        let e = &c.sync[1];
+        assert_eq!(e.source, "alpine");
+        assert_eq!(e.target, "registry:5000/hub/alpine");
+        assert_eq!(e.sync_type().unwrap(), SyncType::Repository);
+        assert_eq!(
+            e.tags,
+            TagFilter {
+                allow: sv(&["latest", "3", "3.\\d+"]),
+                ..Default::default()
+            }
+        );
+        assert!(e.tag_sets.is_empty());
+        assert_eq!(e.backup, "bkup-{{.Ref.Tag}}");
+        assert_eq!(e.schedule, "15 3 * * *");
+        assert_eq!(
+            e.interval, zero,
+            "a schedule keeps the default interval out"
+        );
+        assert_eq!(e.ratelimit.min, 5);
+        assert_eq!(e.ratelimit.retry.0.as_secs(), 600);
+        assert_eq!(e.digest_tags, Some(false));
+        assert_eq!(e.referrers, Some(true));
+        assert_eq!(e.referrer_slow, Some(false));
+        assert_eq!(e.fast_check, Some(false));
+        assert_eq!(e.media_types, default_media_types());
+        assert_eq!(e.referrer_filters, vec![sbom, eat]);
+        let tags: Vec<String> = sv(&["latest", "3", "3.1", "3.10", "3.x", "4", "old"]);
+        assert_eq!(
+            super::super::filter::filter_tags(&tags, &e.tag_filters()).unwrap(),
+            sv(&["latest", "3", "3.1", "3.10"])
+        );
+
+        // Entry 2: the gcr anchor with `type` overridden, `split`/`index` in the target,
+        // explicit booleans over the defaults, an empty backup falls back to the default.
+        let e = &c.sync[2];
+        assert_eq!(e.source, "gcr.io/example/repo");
+        assert_eq!(e.target, "registry:5000/gcr/repo");
+        assert_eq!(e.sync_type().unwrap(), SyncType::Image);
+        assert_eq!(
+            e.tags,
+            TagFilter {
+                allow: sv(&["latest"]),
+                deny: sv(&["old.*"]),
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            e.tag_sets,
+            vec![TagFilter {
+                semver_range: sv(&[">=1.2"]),
+                ..Default::default()
+            }]
+        );
+        assert_eq!(e.tag_filters().len(), 2);
+        assert_eq!(e.backup, "bkup-{{.Ref.Tag}}");
+        assert_eq!(e.interval, hour);
+        assert_eq!(e.platform, "linux/arm64");
+        assert_eq!(e.referrers, Some(false));
+        assert_eq!(e.referrer_slow, Some(true));
+        assert_eq!(e.fast_check, Some(true));
+        assert_eq!(e.digest_tags, Some(false));
+        assert_eq!(e.force_recursive, Some(false));
+        assert_eq!(e.media_types, sv(&[mediatype::OCI1_INDEX]));
+        let o = e.copy_opts().unwrap();
+        assert!(!o.referrers && o.referrer_slow && o.fast);
+        assert_eq!(o.platform, Some(Platform::parse("linux/arm64").unwrap()));
+
+        // The processed YAML reads back to the same entries.
+        let again = Config::parse(c.to_yaml().unwrap().as_bytes(), "again").unwrap();
+        assert_eq!(again.sync[2].target, "registry:5000/gcr/repo");
+        assert_eq!(again.sync[1].schedule, "15 3 * * *");
+        assert_eq!(again.sync[2].referrer_slow, Some(true));
     }
 }

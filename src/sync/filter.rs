@@ -281,6 +281,108 @@ mod tests {
         }
     }
 
+    /// §5.3 details: prereleases sort below their release (`v2.0.0-alpine` < `2.0.0`,
+    /// `v5-scratch` < `5`), any number of numeric parts, OR-ed constraints (list entries and
+    /// `||`), and deny applied after semver and allow.
+    #[test]
+    fn semver_details_and_deny_after_allow() {
+        const TAGS: &[&str] = &[
+            "v2",
+            "v2.0.0-alpine",
+            "2.0.0",
+            "2.0.1",
+            "v5-scratch",
+            "5",
+            "v5.0.1",
+            "v1.5",
+            "1.2.3.4",
+            "1.2.3.5",
+            "1.2.3",
+            "latest",
+            "v2-rc.1",
+            "v2-rc.10",
+            "v2-rc.2",
+        ];
+        let tags = s(TAGS);
+        let tf = |allow: &[&str], deny: &[&str], sv: &[&str]| TagFilter {
+            allow: s(allow),
+            deny: s(deny),
+            semver_range: s(sv),
+        };
+        let cases: Vec<(&str, TagFilter, Vec<&str>)> = vec![
+            (
+                "prereleases below 2.0.0",
+                tf(&[], &[], &[">=2.0.0"]),
+                vec!["v2", "2.0.0", "2.0.1", "v5-scratch", "5", "v5.0.1"],
+            ),
+            (
+                "v5-scratch below 5",
+                tf(&[], &[], &["<5 >=4.9"]),
+                vec!["v5-scratch"],
+            ),
+            (
+                "5 excludes v5-scratch",
+                tf(&[], &[], &[">=5"]),
+                vec!["5", "v5.0.1"],
+            ),
+            (
+                "every v2 prerelease below 2",
+                tf(&[], &[], &["<2 >=1.9"]),
+                vec!["v2.0.0-alpine", "v2-rc.1", "v2-rc.10", "v2-rc.2"],
+            ),
+            (
+                "numeric prerelease parts",
+                tf(&[], &[], &[">v2-rc.2 <2"]),
+                vec!["v2-rc.10"],
+            ),
+            (
+                "one part equals three",
+                tf(&[], &[], &["=v2"]),
+                vec!["v2", "2.0.0", "2.0.1"],
+            ),
+            (
+                "four parts exact",
+                tf(&[], &[], &["=1.2.3.4"]),
+                vec!["1.2.3.4"],
+            ),
+            (
+                "fourth part compared",
+                tf(&[], &[], &[">1.2.3 <1.2.4"]),
+                vec!["1.2.3.4", "1.2.3.5"],
+            ),
+            ("two parts tilde", tf(&[], &[], &["~1.5"]), vec!["v1.5"]),
+            (
+                "caret skips next prereleases",
+                tf(&[], &[], &["^1.5"]),
+                vec!["v1.5"],
+            ),
+            (
+                "or with ||",
+                tf(&[], &[], &["<1.3 || >=5"]),
+                vec!["5", "v5.0.1", "1.2.3.4", "1.2.3.5", "1.2.3"],
+            ),
+            (
+                "or across list entries",
+                tf(&[], &[], &["=1.2.3.5", "=v1.5", ">=5.0.1"]),
+                vec!["v5.0.1", "v1.5", "1.2.3.5"],
+            ),
+            (
+                "semver, allow, then deny",
+                tf(&["v.*"], &["v2.*"], &[">=1.5"]),
+                vec!["v5-scratch", "v5.0.1", "v1.5"],
+            ),
+            (
+                "deny wins over an explicit allow",
+                tf(&["latest", "v1.5"], &["latest"], &[]),
+                vec!["v1.5"],
+            ),
+        ];
+        for (name, set, want) in cases {
+            let got = filter_tags(&tags, &[&set]).unwrap();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
     #[test]
     fn bad_inputs() {
         assert!(TagFilter {

@@ -49,6 +49,7 @@ pub fn copy(ctx: &Ctx) -> Result<()> {
         fast: ctx.m.on("fast"),
         force_recursive: ctx.m.on("force-recursive"),
         include_external: ctx.m.on("include-external"),
+        referrer_slow: false,
     };
     let src_scheme = ctx.client.scheme(&src)?;
     let tgt_scheme = ctx.client.scheme(&tgt)?;
