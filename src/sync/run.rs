@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -153,7 +153,14 @@ pub struct Runner<'a> {
     /// Images being written per layout path: closing a layout collects unreferenced blobs, so
     /// it waits until no other entry is writing there.
     inflight: Mutex<BTreeMap<String, usize>>,
+    /// Overrides `ratelimit.retry` (see [`Runner::ratelimit_poll`]).
+    ratelimit_poll: Option<Duration>,
+    /// Longest total wait for one image before giving up (see [`Runner::ratelimit_max_wait`]).
+    ratelimit_max_wait: Duration,
 }
+
+/// Default for [`Runner::ratelimit_max_wait`]: a Docker Hub window is 6 hours.
+pub const RATELIMIT_MAX_WAIT: Duration = Duration::from_secs(6 * 3600);
 
 fn is_not_found(e: &Error) -> bool {
     e.kind() == ErrorKind::NotFound || e.status() == Some(404)
@@ -171,7 +178,26 @@ impl<'a> Runner<'a> {
             aborted: AtomicBool::new(false),
             platform_cache: Mutex::default(),
             inflight: Mutex::default(),
+            ratelimit_poll: None,
+            ratelimit_max_wait: RATELIMIT_MAX_WAIT,
         }
+    }
+
+    /// Waits `poll` between rate-limit checks instead of the entry's `ratelimit.retry`.
+    ///
+    /// For tests and embedders only: configuration files keep the 5 minute minimum of
+    /// `ratelimit.retry`, and the `regsync` command never sets this.
+    pub fn ratelimit_poll(mut self, poll: Duration) -> Self {
+        self.ratelimit_poll = Some(poll);
+        self
+    }
+
+    /// Gives up on an image (it fails with a "rate limit" error) once its rate-limit waits add
+    /// up to more than `max` ([`RATELIMIT_MAX_WAIT`] by default). The check before the first
+    /// wait always happens.
+    pub fn ratelimit_max_wait(mut self, max: Duration) -> Self {
+        self.ratelimit_max_wait = max;
+        self
     }
 
     /// Stop at the first failure.
@@ -571,12 +597,21 @@ impl<'a> Runner<'a> {
     }
 
     /// While a registry source reports fewer remaining pulls than `ratelimit.min`, waits
-    /// `ratelimit.retry` and asks again.
+    /// `ratelimit.retry` (or [`Runner::ratelimit_poll`]) and asks again with a HEAD, which does
+    /// not count as a pull. Gives up after [`Runner::ratelimit_max_wait`] in total.
+    ///
+    /// Nothing is held while sleeping: the target layout's in-flight count is a counter, not a
+    /// lock, and no registry connection or throttle slot is kept (the HEAD response is
+    /// complete). This implementation has no image-level copy slot to release: concurrency is
+    /// `defaults.parallel` entry threads, so a waiting image occupies only its own entry's
+    /// thread and other entries keep running.
     fn ratelimit_wait(&self, e: &SyncEntry, src: &Reference, f: &[(&str, &str)]) -> Result<()> {
         if e.ratelimit.min <= 0 || src.scheme != crate::reference::Scheme::Registry {
             return Ok(());
         }
         let scheme = self.client.scheme(src)?;
+        let poll = self.ratelimit_poll.unwrap_or(e.ratelimit.retry.0);
+        let mut waited = Duration::ZERO;
         loop {
             let h = scheme.manifest_head(src)?;
             let hdrs: Vec<(&str, &str)> = h
@@ -589,11 +624,28 @@ impl<'a> Runner<'a> {
                 return Ok(());
             }
             let remain = rl.remain.to_string();
-            let wait = crate::config::GoDuration(e.ratelimit.retry.0).to_string();
+            let min = e.ratelimit.min.to_string();
+            let wait = crate::config::GoDuration(poll).to_string();
             let mut fields = f.to_vec();
-            fields.extend([("remain", remain.as_str()), ("retry", wait.as_str())]);
+            fields.extend([
+                ("remain", remain.as_str()),
+                ("min", min.as_str()),
+                ("retry", wait.as_str()),
+            ]);
+            if waited + poll > self.ratelimit_max_wait {
+                let total = crate::config::GoDuration(waited).to_string();
+                fields.push(("waited", total.as_str()));
+                (self.log)(Level::Error, "Rate limit wait exceeded", &fields);
+                return Err(Error::new(
+                    ErrorKind::RateLimit,
+                    format!(
+                        "rate limit: {remain} remaining (min {min}) after waiting {total}, giving up"
+                    ),
+                ));
+            }
             (self.log)(Level::Info, "Delaying for rate limit", &fields);
-            std::thread::sleep(e.ratelimit.retry.0);
+            std::thread::sleep(poll);
+            waited += poll;
         }
     }
 

@@ -801,6 +801,30 @@ pub struct Faults {
     pub auth: Auth,
     /// Blob GETs answer 307 to the second listener (see [`FakeRegistry::redirect_requests`]).
     pub redirect_blobs: bool,
+    /// `RateLimit-Limit` / `RateLimit-Remaining` headers on manifest responses.
+    pub ratelimit: Option<RateLimitFault>,
+}
+
+/// Docker Hub style rate-limit headers on manifest GET and HEAD responses.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitFault {
+    /// `RateLimit-Limit: <limit>;w=21600`.
+    pub limit: i64,
+    /// `RateLimit-Remaining`, one value per manifest HEAD (the last repeats); a GET reports the
+    /// value of the latest HEAD without consuming one.
+    pub remaining: Vec<i64>,
+    /// Manifest HEADs answered so far.
+    pub heads: usize,
+}
+
+impl RateLimitFault {
+    pub fn new(limit: i64, remaining: &[i64]) -> RateLimitFault {
+        RateLimitFault {
+            limit,
+            remaining: remaining.to_vec(),
+            heads: 0,
+        }
+    }
 }
 
 impl Default for Faults {
@@ -813,6 +837,7 @@ impl Default for Faults {
             warning: None,
             auth: Auth::None,
             redirect_blobs: false,
+            ratelimit: None,
         }
     }
 }
@@ -1189,6 +1214,22 @@ impl Inner {
         if let Some(text) = lock(&self.faults).warning.clone() {
             resp.headers
                 .push(("Warning".into(), format!("299 - \"{text}\"")));
+        }
+        if req.path.contains("/manifests/") && matches!(req.method.as_str(), "GET" | "HEAD") {
+            if let Some(rl) = lock(&self.faults).ratelimit.as_mut() {
+                let n = if req.method == "HEAD" {
+                    rl.heads += 1;
+                    rl.heads
+                } else {
+                    rl.heads.max(1)
+                };
+                let i = (n - 1).min(rl.remaining.len().saturating_sub(1));
+                let remain = rl.remaining.get(i).copied().unwrap_or(0);
+                resp.headers
+                    .push(("RateLimit-Limit".into(), format!("{};w=21600", rl.limit)));
+                resp.headers
+                    .push(("RateLimit-Remaining".into(), format!("{remain};w=21600")));
+            }
         }
         resp.headers.push((
             "Docker-Distribution-API-Version".into(),
