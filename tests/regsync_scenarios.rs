@@ -362,3 +362,43 @@ fn invalid_references_and_type() {
     assert!(stderr.contains("field type"), "{stderr}");
     assert!(all_tags(&tmp.join("out")).is_empty());
 }
+
+/// Upstream's "ReadOnly + abort": a target registry that refuses every write makes its entry
+/// fail with the registry's status; `--abort-on-error` stops the entries after it, without it
+/// the others still run.
+#[test]
+fn read_only_target_and_abort_on_error() {
+    use support::fakereg::{FakeRegistry, Fault, Rule};
+    let tmp = TempDir::new();
+    let repo = testrepo(&tmp);
+    let ro = FakeRegistry::start();
+    for method in ["POST", "PUT", "PATCH"] {
+        ro.add_rule(
+            Rule::always(Fault::Status {
+                code: 405,
+                retry_after: None,
+            })
+            .method(method),
+        );
+    }
+    let out = tmp.join("out");
+    let yaml = format!(
+        "creds:\n  - registry: {h}\n    tls: disabled\ndefaults:\n  skipDockerConfig: true\nsync:\n  - source: ocidir://{r}:v1\n    target: {h}/ro:v1\n    type: image\n  - source: ocidir://{r}:v2\n    target: ocidir://{o}:v2\n    type: image\n",
+        h = ro.host(),
+        r = repo.display(),
+        o = out.display()
+    );
+    let o = sync(&tmp, &["once", "--abort-on-error"], &yaml);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("405"), "{err}");
+    assert!(
+        !out.join("index.json").exists(),
+        "the entry after the failure ran: {err}"
+    );
+    assert!(ro.tags("ro").is_empty());
+    // Without the flag the failure is reported and the next entry still copies.
+    let o = sync(&tmp, &["once"], &yaml);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(all_tags(&out).contains(&"v2".to_string()));
+}
