@@ -4,22 +4,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use regclient::scheme::TagOpts;
 use regclient::{Client, Reference};
-use support::{run, testrepo, TempDir};
-
-fn regsync(tmp: &TempDir) -> Command {
-    let home = tmp.join("home");
-    let _ = std::fs::create_dir_all(&home);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regsync"));
-    cmd.current_dir(tmp.path())
-        .env("HOME", &home)
-        .env("DOCKER_CONFIG", tmp.join("docker"))
-        .env_remove("DOCKER_AUTH_CONFIG");
-    cmd
-}
+use support::{regsync, run, testrepo, TempDir};
 
 fn write_cfg(tmp: &TempDir, yaml: &str) -> String {
     let p = tmp.join("regsync.yaml");
@@ -50,16 +38,7 @@ fn tags(dir: &Path) -> Vec<String> {
 }
 
 fn all_tags(dir: &Path) -> Vec<String> {
-    let c = Client::new(Default::default());
-    let r = Reference::parse(&format!("ocidir://{}", dir.display())).unwrap();
-    let mut t = c
-        .scheme(&r)
-        .unwrap()
-        .tag_list(&r, &TagOpts::default())
-        .map(|l| l.tags)
-        .unwrap_or_default();
-    t.sort();
-    t
+    support::layout_tags(dir)
 }
 
 fn digest(r: &str) -> Option<String> {

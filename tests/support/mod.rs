@@ -306,3 +306,30 @@ pub fn run_text(cmd: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `regsync` with HOME, DOCKER_CONFIG and the working directory inside `tmp`, so the
+/// developer's docker logins never leak into a test.
+pub fn regsync(tmp: &TempDir) -> Command {
+    let home = tmp.join("home");
+    let _ = fs::create_dir_all(&home);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regsync"));
+    cmd.current_dir(tmp.path())
+        .env("HOME", &home)
+        .env("DOCKER_CONFIG", tmp.join("docker"))
+        .env_remove("DOCKER_AUTH_CONFIG");
+    cmd
+}
+
+/// Sorted tags of an OCI layout (empty when it does not exist).
+pub fn layout_tags(dir: &Path) -> Vec<String> {
+    let c = regclient::Client::new(Default::default());
+    let r = regclient::Reference::parse(&format!("ocidir://{}", dir.display())).unwrap();
+    let mut t = c
+        .scheme(&r)
+        .unwrap()
+        .tag_list(&r, &regclient::scheme::TagOpts::default())
+        .map(|l| l.tags)
+        .unwrap_or_default();
+    t.sort();
+    t
+}
