@@ -27,7 +27,7 @@ Commands:
   once      run every sync entry once
   check     report what would be copied, copy nothing
   config    print the processed configuration
-  server    run on a schedule (not implemented yet)
+  server    copy what is missing, then run each entry on its schedule until SIGINT/SIGTERM
   version   print the version
 
 Flags:
