@@ -498,8 +498,11 @@ fn import_docker(
         idx.open(path)?.take(16).read_to_end(&mut head)?;
         let comp = Compression::detect(&head);
         match comp {
-            Compression::Gzip | Compression::Zstd => {
-                // Already compressed: pushed as is, so digests stay stable.
+            Compression::None | Compression::Gzip | Compression::Zstd => {
+                // Pushed as is, so digests stay stable: compressed layers keep their bytes, and
+                // a plain tar (docker save) becomes an uncompressed Docker layer whose digest is
+                // its diff id (re-gzipping every layer made imports several times slower than
+                // skopeo).
                 let (digest, len) = hash(&mut idx.open(path)?)?;
                 if let Some(want) = &named {
                     if want != &digest {
@@ -510,35 +513,12 @@ fn import_docker(
                     }
                 }
                 let d = Descriptor {
-                    media_type: if comp == Compression::Gzip {
-                        mt::DOCKER2_LAYER_GZIP
-                    } else {
-                        mt::DOCKER2_LAYER_ZSTD
+                    media_type: match comp {
+                        Compression::Gzip => mt::DOCKER2_LAYER_GZIP,
+                        Compression::Zstd => mt::DOCKER2_LAYER_ZSTD,
+                        _ => mt::DOCKER2_LAYER,
                     }
                     .to_string(),
-                    digest,
-                    size: len as i64,
-                    ..Default::default()
-                };
-                let open = || -> Result<Box<dyn Read>> { Ok(Box::new(idx.open(path)?)) };
-                push_blob(scheme, r, &d, path, &open, &mut n)?;
-                layers.push(d);
-            }
-            Compression::None => {
-                // A plain tar (docker save) is pushed as it is, as an uncompressed Docker layer:
-                // its digest is its diff id, nothing is rewritten, and no time goes into gzip
-                // (re-compressing every layer made imports several times slower than skopeo).
-                let (digest, len) = hash(&mut idx.open(path)?)?;
-                if let Some(want) = &named {
-                    if want != &digest {
-                        return Err(Error::new(
-                            ErrorKind::DigestMismatch,
-                            format!("tar entry {path:?}: digest is {digest}, its name says {want}"),
-                        ));
-                    }
-                }
-                let d = Descriptor {
-                    media_type: mt::DOCKER2_LAYER.to_string(),
                     digest,
                     size: len as i64,
                     ..Default::default()

@@ -7,20 +7,13 @@ use regclient::copy::{self, CopyOpts};
 use regclient::scheme::TagOpts;
 use regclient::{Error, ErrorKind, Result};
 
-use super::tag::filter_tags;
+use super::tag::{filter_tags, patterns};
 use super::{invalid, Ctx};
-use regclient::regex::Regex;
 
 pub fn copy(ctx: &Ctx) -> Result<()> {
     let src = ctx.reference(ctx.m.arg(0))?;
     let dst = ctx.reference(ctx.m.arg(1))?;
-    let compile = |pats: &[String]| -> Result<Vec<Regex>> {
-        pats.iter()
-            .map(|p| Regex::anchored(p).map_err(|e| invalid(e.to_string())))
-            .collect()
-    };
-    let include = compile(ctx.m.values("include"))?;
-    let exclude = compile(ctx.m.values("exclude"))?;
+    let (include, exclude) = patterns(ctx)?;
     let concurrent: i64 = ctx.m.value("concurrent").parse().map_err(|_| {
         invalid(format!(
             "--concurrent must be a number, got {:?}",

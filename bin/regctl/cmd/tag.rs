@@ -9,13 +9,7 @@ use regclient::regex::Regex;
 
 pub fn list(ctx: &Ctx) -> Result<()> {
     let r = ctx.reference(ctx.m.arg(0))?;
-    let compile = |pats: &[String]| -> Result<Vec<Regex>> {
-        pats.iter()
-            .map(|p| Regex::anchored(p).map_err(|e| invalid(e.to_string())))
-            .collect()
-    };
-    let include = compile(ctx.m.values("include"))?;
-    let exclude = compile(ctx.m.values("exclude"))?;
+    let (include, exclude) = patterns(ctx)?;
     let limit = match ctx.m.value("limit") {
         "" => None,
         n => Some(
@@ -35,6 +29,19 @@ pub fn list(ctx: &Ctx) -> Result<()> {
     tl.tags = filter_tags(tl.tags, &include, &exclude);
     let data = with_raw(format::tag_list(&tl, &r), &tl.raw, &tl.headers);
     ctx.render(ctx.m.value("format"), &data)
+}
+
+/// The `--include` and `--exclude` patterns, anchored (`^…$`).
+pub fn patterns(ctx: &Ctx) -> Result<(Vec<Regex>, Vec<Regex>)> {
+    let compile = |pats: &[String]| -> Result<Vec<Regex>> {
+        pats.iter()
+            .map(|p| Regex::anchored(p).map_err(|e| invalid(e.to_string())))
+            .collect()
+    };
+    Ok((
+        compile(ctx.m.values("include"))?,
+        compile(ctx.m.values("exclude"))?,
+    ))
 }
 
 /// Keeps tags matching any include (all when there are none) and no exclude.
