@@ -47,6 +47,8 @@
 pub mod archive;
 pub mod auth;
 pub mod base64;
+#[cfg(feature = "lua")]
+pub mod bot;
 pub mod config;
 pub mod copy;
 pub mod descriptor;

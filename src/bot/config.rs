@@ -1,0 +1,1 @@
+//! The regbot YAML configuration. (Owned by the config/binary work.)
