@@ -59,3 +59,27 @@ pub struct ScriptEnv {
 pub fn run_script(env: &ScriptEnv, name: &str, source: &str) -> Result<()> {
     sandbox::run(env, name, source)
 }
+
+/// Per-run state kept in the Lua state's app data (`lua.app_data_ref::<RunState>()`), so API
+/// calls can see the script name and stop at the deadline.
+#[derive(Debug, Clone)]
+pub struct RunState {
+    /// The script's name from the config.
+    pub script: String,
+    /// When the run must stop (from [`Limits::timeout`]).
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// An API call made after the deadline fails with this error (the sandbox also raises it from
+/// its instruction hook). Long waits inside API calls (rate-limit polling) end at the deadline.
+pub fn check_deadline(lua: &mlua::Lua) -> mlua::Result<()> {
+    if let Some(st) = lua.app_data_ref::<RunState>() {
+        if st.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(mlua::Error::runtime(format!(
+                "script {}: timeout reached",
+                st.script
+            )));
+        }
+    }
+    Ok(())
+}
