@@ -230,6 +230,8 @@ pub struct VerifyReader<R> {
     size: Option<u64>,
     read: u64,
     done: bool,
+    /// Repositioned away from the start: the digest cannot be checked.
+    partial: bool,
 }
 
 impl<R: Read> VerifyReader<R> {
@@ -243,6 +245,7 @@ impl<R: Read> VerifyReader<R> {
             size,
             read: 0,
             done: false,
+            partial: false,
         }
     }
 
@@ -261,6 +264,31 @@ impl<R: Read> VerifyReader<R> {
         self.inner
     }
 
+    /// The wrapped reader, for repositioning it (see [`VerifyReader::restart_at`]).
+    pub fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Tells the verifier that the wrapped reader now continues at byte `pos`. From the start
+    /// the digest is verified again; from anywhere else only the size can be (the skipped
+    /// bytes were never hashed) until a restart at 0.
+    pub fn restart_at(&mut self, pos: u64) {
+        self.digester = self
+            .expect
+            .as_ref()
+            .map(|d| d.algorithm())
+            .unwrap_or_default()
+            .digester();
+        self.partial = pos != 0;
+        self.read = pos;
+        self.done = false;
+    }
+
+    /// Whether the digest is still checked at EOF.
+    pub fn verifies_digest(&self) -> bool {
+        self.expect.is_some() && !self.partial
+    }
+
     fn check_end(&mut self) -> io::Result<()> {
         if let Some(size) = self.size {
             if self.read < size {
@@ -271,7 +299,7 @@ impl<R: Read> VerifyReader<R> {
                 .into_io());
             }
         }
-        if let Some(expect) = &self.expect {
+        if let Some(expect) = self.expect.as_ref().filter(|_| !self.partial) {
             let got = self.computed();
             if &got != expect {
                 return Err(Error::new(

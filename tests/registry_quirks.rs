@@ -507,7 +507,6 @@ fn proxy_selection_follows_the_environment() {
 /// (squid's default `http_access deny CONNECT !SSL_ports`), so tunnelling plain HTTP breaks
 /// `tls: disabled` registries behind such proxies.
 #[test]
-#[ignore = "bug: plain-HTTP requests go through HTTP_PROXY as CONNECT tunnels, not absolute-form requests"]
 fn plain_http_through_a_proxy_uses_absolute_form() {
     let tmp = TempDir::new();
     let (proxy, seen) = recording_proxy();
@@ -530,4 +529,152 @@ fn plain_http_through_a_proxy_uses_absolute_form() {
         !through.iter().any(|r| r.starts_with("CONNECT")),
         "{through:?}"
     );
+}
+
+/// A forwarding HTTP proxy that serves only absolute-form requests, as a proxy that refuses
+/// `CONNECT` to ports other than 443 does: a whole push and pull of a `tls: disabled` registry
+/// through `HTTP_PROXY` works, with every request (bodies of uploads included) going through it.
+#[test]
+fn plain_http_registry_pushed_and_pulled_through_a_forwarding_proxy() {
+    let fx = Fixture::start();
+    let upstream = fx.reg.host();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let up = upstream.clone();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let proxy = HttpServer::start(Arc::new(move |req| {
+        s.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{} {}", req.method, req.target));
+        let Some(rest) = req.target.strip_prefix("http://") else {
+            return Response::error(405, "PROXY", "this proxy refuses CONNECT");
+        };
+        let path = &rest[rest.find('/').unwrap_or(rest.len())..];
+        let mut r = ureq::http::Request::builder()
+            .method(req.method.as_str())
+            .uri(format!("http://{up}{path}"));
+        for (k, v) in &req.headers {
+            if !matches!(
+                k.as_str(),
+                "host" | "proxy-authorization" | "content-length" | "transfer-encoding"
+            ) {
+                r = r.header(k.as_str(), v.as_str());
+            }
+        }
+        let resp = agent
+            .run(r.body(req.body.clone()).unwrap())
+            .expect("forwarding to the registry");
+        let mut out = Response::new(resp.status().as_u16());
+        let mut len = 0usize;
+        for (k, v) in resp.headers() {
+            let v = v.to_str().unwrap_or_default().to_string();
+            if k == "content-length" {
+                len = v.parse().unwrap_or(0);
+            } else if k != "transfer-encoding" && k != "connection" {
+                out = out.header(k.as_str(), v);
+            }
+        }
+        if req.method == "HEAD" {
+            out.head = true;
+            out.body = vec![0; len];
+        } else {
+            out.body = resp.into_body().read_to_vec().unwrap_or_default();
+        }
+        out
+    }));
+    let name = "registry.regclient-test.invalid:5000";
+    write_regctl_config(
+        &fx.tmp,
+        &json!({"hosts": {name: {"tls": "disabled"}, upstream: {"tls": "disabled"}}}),
+    );
+    let via = |args: &[&str]| {
+        ok(fx
+            .rc()
+            .env("HTTP_PROXY", format!("http://{}", proxy.host()))
+            .args(args))
+    };
+    let target = format!("{name}/pushed:v2");
+    via(&["image", "copy", &fx.local("v2"), &target]);
+    assert_eq!(via(&["tag", "ls", &format!("{name}/pushed")]).trim(), "v2");
+    let want = ok(fx.rc().args(["image", "digest", &fx.local("v2")]));
+    assert_eq!(via(&["image", "digest", &target]), want);
+    // The bytes landed in the real registry behind the proxy.
+    assert_eq!(
+        ok(fx.rc().args(["image", "digest", &fx.r("pushed:v2")])),
+        want
+    );
+    let through = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        through.iter().any(|r| r.starts_with("PUT http://")),
+        "{through:?}"
+    );
+    assert!(
+        through.iter().all(|r| r
+            .split(' ')
+            .nth(1)
+            .is_some_and(|t| t.starts_with("http://"))),
+        "a request was not in absolute form: {through:?}"
+    );
+}
+
+/// A registry blob reader seeks by re-requesting with `Range`: reading from the middle, from
+/// the end, and back from the start (which verifies the digest again).
+#[test]
+fn registry_blob_reader_seeks_with_ranged_requests() {
+    use regclient::config::{Host, Tls};
+    use regclient::{Client, ClientConfig, Descriptor, Digest, Reference};
+    use std::io::{Read, Seek, SeekFrom};
+
+    let fx = Fixture::start();
+    let content: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let digest = fx.reg.put_blob("repo", &content);
+    let mut host = Host::new_name(&fx.reg.host());
+    host.tls = Tls::Disabled;
+    let client = Client::new(ClientConfig {
+        hosts: [(fx.reg.host(), host)].into_iter().collect(),
+        ..Default::default()
+    });
+    let r = Reference::parse(&fx.r("repo")).unwrap();
+    let desc = Descriptor {
+        media_type: "application/octet-stream".into(),
+        digest: Digest::parse(&digest).unwrap(),
+        size: content.len() as i64,
+        ..Default::default()
+    };
+    let mut b = client.scheme(&r).unwrap().blob_get(&r, &desc).unwrap();
+    let mut buf = [0u8; 10];
+    b.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, &content[..10]);
+
+    assert_eq!(b.seek(SeekFrom::Start(50_000)).unwrap(), 50_000);
+    b.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, &content[50_000..50_010]);
+    assert!(
+        !b.verifies_digest(),
+        "a mid-blob seek cannot verify the digest"
+    );
+
+    assert_eq!(b.seek(SeekFrom::End(-3)).unwrap(), 99_997);
+    let mut tail = Vec::new();
+    b.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail, &content[99_997..]);
+
+    assert_eq!(b.seek(SeekFrom::Start(0)).unwrap(), 0);
+    assert!(b.verifies_digest());
+    let mut all = Vec::new();
+    b.read_to_end(&mut all).unwrap();
+    assert_eq!(all, content);
+    assert!(b.seek(SeekFrom::Start(100_001)).is_err(), "beyond the end");
+
+    let ranges: Vec<String> = fx
+        .reg
+        .requests()
+        .iter()
+        .filter_map(|q| q.header("range").map(str::to_string))
+        .collect();
+    assert_eq!(ranges, ["bytes=50000-", "bytes=99997-", "bytes=0-"]);
 }

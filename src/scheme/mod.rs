@@ -79,17 +79,56 @@ pub struct TagList {
     pub headers: Vec<(String, String)>,
 }
 
+/// A blob stream that can continue from another offset (a ranged GET, a file seek).
+pub trait SeekSource: Read + Send {
+    /// Makes the next read return the byte at `offset`.
+    fn seek_to(&mut self, offset: u64) -> std::io::Result<()>;
+}
+
+impl SeekSource for std::fs::File {
+    fn seek_to(&mut self, offset: u64) -> std::io::Result<()> {
+        std::io::Seek::seek(self, std::io::SeekFrom::Start(offset)).map(|_| ())
+    }
+}
+
+enum Source {
+    Stream(Box<dyn Read + Send>),
+    Seek(Box<dyn SeekSource>),
+}
+
+impl Read for Source {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::Stream(r) => r.read(buf),
+            Source::Seek(r) => r.read(buf),
+        }
+    }
+}
+
 /// A streamed blob whose size and digest are verified at EOF.
+///
+/// Readers from layouts and registries also implement [`std::io::Seek`] (a registry reader
+/// re-requests with `Range`). Seeking back to 0 verifies the digest again; after a seek anywhere
+/// else only the size can be checked, which [`BlobReader::verifies_digest`] reports.
 pub struct BlobReader {
     desc: Descriptor,
     headers: Vec<(String, String)>,
-    inner: VerifyReader<Box<dyn Read + Send>>,
+    inner: VerifyReader<Source>,
 }
 
 impl BlobReader {
     /// Wraps a raw stream; `desc` gives the expected digest and size (a negative size means
     /// unknown).
     pub fn new(desc: Descriptor, inner: Box<dyn Read + Send>) -> BlobReader {
+        BlobReader::from_source(desc, Source::Stream(inner))
+    }
+
+    /// Like [`BlobReader::new`] over a source that can seek.
+    pub fn seekable(desc: Descriptor, inner: Box<dyn SeekSource>) -> BlobReader {
+        BlobReader::from_source(desc, Source::Seek(inner))
+    }
+
+    fn from_source(desc: Descriptor, inner: Source) -> BlobReader {
         let size = u64::try_from(desc.size).ok();
         let inner = VerifyReader::new(inner, Some(desc.digest.clone()), size);
         BlobReader {
@@ -97,6 +136,11 @@ impl BlobReader {
             headers: Vec::new(),
             inner,
         }
+    }
+
+    /// Whether the digest is still verified at EOF (false after a seek away from the start).
+    pub fn verifies_digest(&self) -> bool {
+        self.inner.verifies_digest()
     }
 
     /// Attaches response headers.
@@ -139,6 +183,38 @@ impl BlobReader {
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.inner.read(buf)
+    }
+}
+
+impl std::io::Seek for BlobReader {
+    /// Moves within the blob; `End` needs a known size. Fails for plain streams (stdin).
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        use std::io::SeekFrom;
+        let size = u64::try_from(self.desc.size).ok();
+        let here = self.inner.bytes_read();
+        let target = match pos {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => here.checked_add_signed(d),
+            SeekFrom::End(d) => size.and_then(|s| s.checked_add_signed(d)),
+        };
+        let bad = |why: String| crate::Error::new(crate::ErrorKind::InvalidInput, why).into_io();
+        let target = target
+            .filter(|t| size.is_none_or(|s| *t <= s))
+            .ok_or_else(|| bad(format!("seek {pos:?} outside blob {}", self.desc.digest)))?;
+        if target == here {
+            return Ok(here);
+        }
+        match self.inner.inner_mut() {
+            Source::Seek(s) => s.seek_to(target)?,
+            Source::Stream(_) => {
+                return Err(bad(format!(
+                    "blob {} is a stream and cannot seek",
+                    self.desc.digest
+                )))
+            }
+        }
+        self.inner.restart_at(target);
+        Ok(target)
     }
 }
 
@@ -220,3 +296,72 @@ pub trait Scheme: Send + Sync {
 
 #[cfg(test)]
 pub(crate) mod memory;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Seek, SeekFrom, Write};
+
+    fn desc(data: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest: crate::Algorithm::Sha256.digest(data),
+            size: data.len() as i64,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn file_readers_seek_and_reverify_from_the_start() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        let path = std::env::temp_dir().join(format!("regclient-seek-{}", std::process::id()));
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&data)
+            .unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let mut b = BlobReader::seekable(desc(&data), Box::new(file));
+        b.seek(SeekFrom::Start(4000)).unwrap();
+        let mut rest = Vec::new();
+        b.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, &data[4000..]);
+        assert!(!b.verifies_digest());
+        b.seek(SeekFrom::Start(0)).unwrap();
+        let mut all = Vec::new();
+        b.read_to_end(&mut all).unwrap();
+        assert_eq!(all, data);
+        assert!(b.verifies_digest());
+
+        // A wrong expected digest is caught again after seeking back to 0.
+        let mut bad = desc(&data);
+        bad.digest = crate::Algorithm::Sha256.digest(b"other");
+        let cursor = std::io::Cursor::new(data.clone());
+        struct C(std::io::Cursor<Vec<u8>>);
+        impl Read for C {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.0.read(buf)
+            }
+        }
+        impl SeekSource for C {
+            fn seek_to(&mut self, offset: u64) -> std::io::Result<()> {
+                self.0.seek(SeekFrom::Start(offset)).map(|_| ())
+            }
+        }
+        let mut b = BlobReader::seekable(bad, Box::new(C(cursor)));
+        b.seek(SeekFrom::End(-10)).unwrap();
+        b.seek(SeekFrom::Current(-90)).unwrap();
+        b.seek(SeekFrom::Start(0)).unwrap();
+        assert!(b.read_to_end(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn streams_refuse_to_seek() {
+        let mut b = BlobReader::new(
+            desc(b"abc"),
+            Box::new(std::io::Cursor::new(b"abc".to_vec())),
+        );
+        assert!(b.seek(SeekFrom::Start(1)).is_err());
+        assert_eq!(b.seek(SeekFrom::Start(0)).unwrap(), 0, "no move needed");
+    }
+}

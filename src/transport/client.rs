@@ -17,12 +17,14 @@ use crate::config::credhelper::{self, Runner};
 use crate::config::host::Tls;
 use crate::config::Host;
 use crate::error::{Error, ErrorKind, Result};
-use crate::transport::proxy::ProxyConfig;
+use crate::transport::absolute::{AbsoluteFormConnector, ProxyResolver};
+use crate::transport::proxy::{ProxyConfig, ProxyScheme};
 use crate::transport::redirect;
 use crate::transport::retry::{Decision, HostBackoff, NetError, Outcome, RetryPolicy};
 use crate::transport::throttle::{Guard, Priority, Throttle, ThrottleConfig};
 use crate::transport::warning::{registry_warnings, WarningSet};
 use crate::url::Url;
+use ureq::unversioned::transport::{Connector, RustlsConnector, TcpConnector};
 
 /// Largest error body read for a message.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
@@ -622,6 +624,20 @@ impl Transport {
         };
         let probe = Url::parse(&format!("{scheme}://{}/v2/", host.hostname()))?;
         let proxy = match self.cfg.proxy.proxy_for(&probe)? {
+            // Plain http through an HTTP proxy: absolute-form requests (see `absolute`), not
+            // ureq's CONNECT tunnel.
+            Some(p) if host.tls == Tls::Disabled && p.scheme == ProxyScheme::Http => {
+                let proxies = Arc::new(self.cfg.proxy.clone());
+                let connector =
+                    ().chain(TcpConnector::default())
+                        .chain(RustlsConnector::default())
+                        .chain(AbsoluteFormConnector::new(proxies.clone()));
+                return Ok(ureq::Agent::with_parts(
+                    b.proxy(None).build(),
+                    connector,
+                    ProxyResolver::new(proxies),
+                ));
+            }
             Some(p) => Some(ureq::Proxy::new(&p.uri()).map_err(|e| {
                 Error::new(
                     ErrorKind::InvalidInput,

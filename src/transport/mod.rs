@@ -25,6 +25,7 @@
 //! Response headers are passed as `(name, value)` pairs, one pair per header line, so the
 //! modules do not depend on any HTTP crate; [`header_values`] does the case-insensitive lookup.
 
+mod absolute;
 pub mod client;
 mod lex;
 pub mod link;

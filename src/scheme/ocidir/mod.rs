@@ -405,7 +405,7 @@ impl Scheme for OciDir {
                 .len();
             desc.size = len as i64;
         }
-        Ok(BlobReader::new(desc, Box::new(file)))
+        Ok(BlobReader::seekable(desc, Box::new(file)))
     }
 
     fn blob_head(&self, r: &Reference, d: &Descriptor) -> Result<Descriptor> {

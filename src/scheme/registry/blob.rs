@@ -82,6 +82,22 @@ impl Resumable {
     }
 }
 
+impl crate::scheme::SeekSource for Resumable {
+    /// A new ranged GET from `offset` (nothing to fetch at the end of a known-size blob).
+    fn seek_to(&mut self, offset: u64) -> io::Result<()> {
+        self.done = offset;
+        if self.total == Some(offset) {
+            self.inner = Box::new(io::empty());
+            return Ok(());
+        }
+        // A seek is asked for, not a failure: it does not use up the resume budget.
+        let resumes = std::mem::take(&mut self.resumes);
+        let r = self.resume();
+        self.resumes = resumes;
+        r
+    }
+}
+
 impl Read for Resumable {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // Bounded: each failed attempt consumes one of MAX_RESUMES.
@@ -140,7 +156,7 @@ pub(super) fn get(transport: &Arc<Transport>, r: &Reference, d: &Descriptor) -> 
         resumes: 0,
         inner: resp.into_reader(),
     };
-    Ok(BlobReader::new(desc, Box::new(inner)).with_headers(headers))
+    Ok(BlobReader::seekable(desc, Box::new(inner)).with_headers(headers))
 }
 
 /// An anonymous (already unlinked) temporary file.
