@@ -448,8 +448,8 @@ fn proxy_selection_follows_the_environment() {
         seen_now()
     );
 
-    // 2. A non-loopback name: sent to the proxy (as an absolute-form request or a CONNECT
-    // tunnel to that host; see `plain_http_through_a_proxy_uses_absolute_form` for which).
+    // 2. A non-loopback name: sent to the proxy (in absolute form, see
+    // `plain_http_through_a_proxy_uses_absolute_form`).
     let name = "registry.regclient-test.invalid:5000";
     write_regctl_config(&fx.tmp, &json!({"hosts": {name: {"tls": "disabled"}}}));
     let (code, _, err) = run_text(fx.rc().env("HTTP_PROXY", &proxy_url).args([
