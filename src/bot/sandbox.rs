@@ -8,8 +8,12 @@
 //! - `table`, `string` (without `string.dump`), `math`, `utf8`, `coroutine`;
 //! - `unpack` (= `table.unpack`) for scripts written for Lua 5.1;
 //! - a small `os`: `time`, `date`, `clock`, `difftime`. **Times are UTC**: `os.date("%H")` and
-//!   `os.date("!%H")` agree, `os.time{...}` reads the table as UTC, `%Z` prints `UTC`.
-//!   `os.clock()` is wall-clock seconds since the run started (std has no CPU clock).
+//!   `os.date("!%H")` agree, `os.time{...}` reads the table as UTC (and does not write the
+//!   normalised fields back, as C Lua does), `%Z` prints `UTC`. `os.clock()` is wall-clock
+//!   seconds since the run started (std has no CPU clock).
+//!
+//! Other Lua 5.1 habits that fail here: `setfenv`/`getfenv`, `module`, `loadstring`,
+//! `table.getn`, `math.pow`; numbers are integers or floats (`7 // 2`, `math.type`).
 //!
 //! Absent: `io`, `debug`, `package`/`require`, `os.execute`/`getenv`/`remove`/..., and `__gc`
 //! metamethods on tables (`setmetatable` refuses them: Lua runs finalizers in protected calls, so
@@ -52,9 +56,14 @@ enum Kill {
     Memory,
 }
 
-/// App data: set once the run is killed; everything after that only re-raises.
+/// Private app data: the deadline (a copy of [`RunState::deadline`], so the hook never contends
+/// with API code borrowing `RunState`) and, once the run is killed, why; from then on
+/// everything only re-raises.
 #[derive(Debug, Default)]
-struct KillState(Option<Kill>);
+struct KillState {
+    deadline: Option<Instant>,
+    kill: Option<Kill>,
+}
 
 /// Builds a sandboxed state, installs the API, runs the script.
 pub fn run(env: &ScriptEnv, name: &str, source: &str) -> Result<()> {
@@ -88,7 +97,10 @@ fn new_state(env: &ScriptEnv, name: &str) -> mlua::Result<Lua> {
         script: name.to_string(),
         deadline,
     });
-    lua.set_app_data(KillState::default());
+    lua.set_app_data(KillState {
+        deadline,
+        kill: None,
+    });
 
     let globals = lua.globals();
     globals.set("dofile", Value::Nil)?;
@@ -248,21 +260,20 @@ fn note_error(lua: &Lua, err: Option<&Value>) {
 fn set_kill(lua: &Lua, kill: Kill) {
     if let Some(mut state) = lua.app_data_mut::<KillState>() {
         // The first reason wins: a memory bomb that also ran late is still a memory bomb.
-        state.0.get_or_insert(kill);
+        state.kill.get_or_insert(kill);
     }
 }
 
 /// Why the run is killed, if it is; notices a passed deadline.
 fn kill_state(lua: &Lua) -> Option<Kill> {
-    let recorded = lua.app_data_ref::<KillState>().and_then(|s| s.0);
+    let (recorded, deadline) = match lua.app_data_ref::<KillState>() {
+        Some(s) => (s.kill, s.deadline),
+        None => (None, None),
+    };
     if recorded.is_some() {
         return recorded;
     }
-    let late = lua
-        .app_data_ref::<RunState>()
-        .and_then(|s| s.deadline)
-        .is_some_and(|d| Instant::now() >= d);
-    if late {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
         set_kill(lua, Kill::Timeout);
         return Some(Kill::Timeout);
     }
@@ -744,7 +755,7 @@ mod tests {
 
     type Lines = Arc<Mutex<Vec<(Level, String, String)>>>;
 
-    fn env(limits: Limits) -> (ScriptEnv, Lines) {
+    fn test_env(limits: Limits) -> (ScriptEnv, Lines) {
         let lines: Lines = Arc::default();
         let sink = lines.clone();
         let env = ScriptEnv {
@@ -763,7 +774,7 @@ mod tests {
     /// Runs a script on its own thread and waits a bounded time, so a sandbox bug that lets a
     /// script run forever fails the test instead of hanging it.
     fn run_with(limits: Limits, name: &str, source: &str) -> (Result<()>, Vec<String>) {
-        let (env, lines) = env(limits);
+        let (env, lines) = test_env(limits);
         let (tx, rx) = mpsc::channel();
         let (name, source) = (name.to_string(), source.to_string());
         std::thread::spawn(move || {
@@ -922,7 +933,7 @@ mod tests {
 
     #[test]
     fn print_and_warn_reach_the_log() {
-        let (env, lines) = env(Limits::default());
+        let (env, lines) = test_env(Limits::default());
         run(
             &env,
             "printer",
@@ -1107,6 +1118,40 @@ mod tests {
             assert(not ok and err == "handled x")
             "#,
         );
+    }
+
+    #[test]
+    fn api_errors_keep_kind_and_message() {
+        let (env, _) = test_env(quick_timeout());
+        let lua = new_state(&env, "api").unwrap();
+        // Stands in for an API call failing with the crate's error.
+        let ls = lua
+            .create_function(|_, ()| -> mlua::Result<()> {
+                Err(mlua::Error::external(Error::new(
+                    ErrorKind::NotFound,
+                    "tag v1 not found",
+                )))
+            })
+            .unwrap();
+        lua.globals().set("tag_ls", ls).unwrap();
+        let err = lua
+            .load("local x = 1\n\ntag_ls()")
+            .set_name("=api")
+            .exec()
+            .unwrap_err();
+        let e = script_error(&lua, &env, "api", err);
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.to_string(), "script \"api\": line 3: tag v1 not found");
+
+        // API code finds the run's name and deadline in RunState.
+        assert_eq!(lua.app_data_ref::<RunState>().unwrap().script, "api");
+        assert!(crate::bot::check_deadline(&lua).is_ok());
+        let (env, _) = test_env(Limits {
+            timeout: Some(Duration::ZERO),
+            memory: 16 << 20,
+        });
+        let late = new_state(&env, "late").unwrap();
+        assert!(crate::bot::check_deadline(&late).is_err());
     }
 
     #[test]
