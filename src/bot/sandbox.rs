@@ -59,13 +59,20 @@ enum Kill {
 /// Private app data: the deadline (a copy of [`RunState::deadline`], so the hook never contends
 /// with API code borrowing `RunState`) and, once the run is killed, why; from then on
 /// everything only re-raises.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct KillState {
     deadline: Option<Instant>,
     kill: Option<Kill>,
 }
 
 /// Builds a sandboxed state, installs the API, runs the script.
+///
+/// A failed run's error names the script and, when Lua knows it, the line:
+/// - `script "x": line 3: syntax error: ...` (kind `InvalidInput`);
+/// - `script "x": line 7: attempt to index a nil value (global 'io')` (kind `Other`); an API
+///   call's own [`Error`] keeps its kind and message;
+/// - `script "x": timeout after 2s` (kind `Canceled`, the closest kind to a timeout);
+/// - `script "x": memory limit of 256 MiB reached` (kind `SizeLimit`).
 pub fn run(env: &ScriptEnv, name: &str, source: &str) -> Result<()> {
     let lua = new_state(env, name).map_err(|e| {
         Error::new(
@@ -74,8 +81,13 @@ pub fn run(env: &ScriptEnv, name: &str, source: &str) -> Result<()> {
         )
         .context(format!("script {name:?}"))
     })?;
-    super::api::install(&lua, env, name)
-        .map_err(|e| script_error(&lua, env, name, e).context("installing the API"))?;
+    super::api::install(&lua, env, name).map_err(|e| {
+        Error::new(
+            ErrorKind::Other,
+            format!("installing the API: {}", mlua_message(&e)),
+        )
+        .context(format!("script {name:?}"))
+    })?;
     lua.load(source)
         .set_name(format!("={name}"))
         .set_mode(ChunkMode::Text)
@@ -1122,7 +1134,7 @@ mod tests {
 
     #[test]
     fn api_errors_keep_kind_and_message() {
-        let (env, _) = test_env(quick_timeout());
+        let (env, _) = test_env(small_memory());
         let lua = new_state(&env, "api").unwrap();
         // Stands in for an API call failing with the crate's error.
         let ls = lua
