@@ -690,6 +690,10 @@ fn strftime(fmt: &[u8], tm: &Tm) -> mlua::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(fmt.len() * 2);
     let mut bytes = fmt.iter();
     while let Some(&b) = bytes.next() {
+        // This buffer is Rust memory, outside the Lua limit; "%c" grows 12-fold, so cap it.
+        if out.len() > MAX_DATE_LEN {
+            return Err(mlua::Error::runtime("os.date result too long"));
+        }
         if b != b'%' {
             out.push(b);
             continue;
@@ -751,6 +755,9 @@ fn strftime(fmt: &[u8], tm: &Tm) -> mlua::Result<Vec<u8>> {
     }
     Ok(out)
 }
+
+/// Longest `os.date` result; real formats are a few dozen bytes.
+const MAX_DATE_LEN: usize = 64 << 10;
 
 fn bad_conversion(spec: &str) -> mlua::Error {
     mlua::Error::runtime(format!(
@@ -925,6 +932,8 @@ mod tests {
             assert(type(c) == "number" and c >= 0 and c < 60)
             assert(os.difftime(10, 4) == 6.0)
             assert(not pcall(os.date, "%Q"))
+            assert(not pcall(os.date, string.rep("%c", 1 << 20)))
+            assert(#os.date(string.rep("%Y", 1000), 0) == 4000)
             assert(not pcall(os.time, {year = 2000}))
             "#,
         );
@@ -1164,6 +1173,29 @@ mod tests {
         });
         let late = new_state(&env, "late").unwrap();
         assert!(crate::bot::check_deadline(&late).is_err());
+    }
+
+    #[test]
+    fn memory_errors_of_rust_functions_are_not_swallowed() {
+        let (env, _) = test_env(small_memory());
+        let lua = new_state(&env, "rust").unwrap();
+        // Stands in for an API call that fails to allocate (mlua reports MemoryError).
+        let alloc = lua
+            .create_function(|_, ()| -> mlua::Result<()> {
+                Err(mlua::Error::MemoryError("not enough memory".into()))
+            })
+            .unwrap();
+        lua.globals().set("alloc", alloc).unwrap();
+        let err = lua
+            .load("while true do pcall(alloc) end")
+            .set_name("=rust")
+            .exec()
+            .unwrap_err();
+        let e = script_error(&lua, &env, "rust", err);
+        assert_eq!(
+            e.to_string(),
+            "script \"rust\": memory limit of 16 MiB reached"
+        );
     }
 
     #[test]
