@@ -36,6 +36,7 @@ use mlua::{
 };
 
 use super::{Level, RunState, ScriptEnv};
+use crate::schedule::civil::{civil_from_days, days_from_civil};
 use crate::{Error, ErrorKind, Result};
 
 /// The hook runs after this many VM instructions: often enough to stop within microseconds of
@@ -532,8 +533,12 @@ fn time_from_table(t: &Table) -> mlua::Result<i64> {
     let min = date_field(t, "min", Some(0), 0)?;
     let sec = date_field(t, "sec", Some(0), 0)?;
     let month0 = month - 1;
-    let days =
-        days_from_civil(year + month0.div_euclid(12), month0.rem_euclid(12) + 1, 1) + day - 1;
+    let days = days_from_civil(
+        year + month0.div_euclid(12),
+        month0.rem_euclid(12) as u32 + 1,
+        1,
+    ) + day
+        - 1;
     // Fields fit in i32 (checked), so none of this can overflow an i64.
     Ok(days * 86400 + hour * 3600 + min * 60 + sec)
 }
@@ -568,37 +573,6 @@ fn date_field(t: &Table, key: &str, default: Option<i64>, offset: i64) -> mlua::
     Ok(n)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (month 1..=12, any day).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    // Count years from March so the leap day is the last day of the "year".
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The inverse of [`days_from_civil`]: (year, month, day).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// A broken-down UTC time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Tm {
@@ -621,6 +595,7 @@ impl Tm {
         let days = t.div_euclid(86400);
         let secs = t.rem_euclid(86400);
         let (year, month, day) = civil_from_days(days);
+        let (month, day) = (i64::from(month), i64::from(day));
         // C's struct tm keeps year - 1900 in an int; Lua reports anything beyond that.
         if i32::try_from(year - 1900).is_err() {
             return Err(mlua::Error::runtime(

@@ -21,7 +21,7 @@
 //!
 //! Computing the next run is pure: [`Schedule::next_after`] takes `now` as an argument.
 
-mod civil;
+pub(crate) mod civil;
 mod runner;
 
 pub use runner::{
