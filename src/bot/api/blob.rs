@@ -16,7 +16,7 @@ use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::scheme::BlobExpect;
 
-/// Largest blob `tostring` reads into a Lua string.
+/// Largest blob `tostring` reads into a Lua string (lowered to the run's memory limit).
 pub const MAX_BLOB_STRING: usize = 32 << 20;
 
 /// Media type recorded for blobs put from a plain string.
@@ -41,7 +41,7 @@ impl BlobObj {
         let b = api
             .scheme(func, &self.r)?
             .blob_get(&self.r, &self.desc)
-            .and_then(|rdr| rdr.read_all(MAX_BLOB_STRING))
+            .and_then(|rdr| rdr.read_all(MAX_BLOB_STRING.min(api.env.limits.memory)))
             .map_err(fail(func))?;
         *self.content.borrow_mut() = Some(b.clone());
         Ok(b)

@@ -283,3 +283,19 @@ fn table_to_json(
     }
     Ok(serde_json::Value::Object(out))
 }
+
+/// A `pairs` iterator over a snapshot of `t`, for objects whose fields live in a hidden
+/// table. Built in Rust so it works even when a sandbox removed the global `next`.
+pub fn pairs_iter(lua: &Lua, t: &Table) -> mlua::Result<mlua::Function> {
+    let mut items: Vec<(Value, Value)> = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        items.push(pair?);
+    }
+    let mut items = items.into_iter();
+    lua.create_function_mut(move |_, _: mlua::MultiValue| {
+        Ok(match items.next() {
+            Some((k, v)) => (k, v),
+            None => (Value::Nil, Value::Nil),
+        })
+    })
+}

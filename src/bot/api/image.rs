@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mlua::{AnyUserData, Function, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
+use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 
 use super::manifest::{self, Content, ManifestObj};
 use super::reference::ref_arg;
@@ -75,8 +75,7 @@ impl UserData for ConfigObj {
             },
         );
         m.add_meta_function(MetaMethod::Pairs, |lua, ud: AnyUserData| {
-            let next: Function = lua.globals().get("next")?;
-            Ok((next, ud.user_value::<Table>()?, Value::Nil))
+            convert::pairs_iter(lua, &ud.user_value::<Table>()?)
         });
         m.add_function("export", |lua, ud: AnyUserData| {
             const F: &str = "cfg:export";
@@ -300,11 +299,14 @@ fn copy(lua: &Lua, src: &Value, tgt: &Value, opts: &Value) -> mlua::Result<()> {
     let tgt = ref_arg(F, 2, tgt)?;
     let opts = copy_opts(F, opts)?;
     if api.env.dry_run {
+        // Reading is allowed: a missing source fails here as it would for real.
+        let (d, _) = manifest::head(&api, F, &src)?;
         api.dry_run(
             "image copy",
             &[
                 ("source", &src.common_name()),
                 ("target", &tgt.common_name()),
+                ("digest", &d.digest.to_string()),
             ],
         );
         return Ok(());

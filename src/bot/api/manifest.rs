@@ -9,7 +9,7 @@
 //! whose metatable makes it callable, so `m.config.digest` and `m:config()` both work; on an
 //! index (no config field) the lookup yields a function instead.
 
-use mlua::{AnyUserData, Function, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
+use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 
 use super::reference::ref_arg;
 use super::{arg_error, convert, enter, fail, string_arg, Api};
@@ -172,8 +172,7 @@ impl UserData for ManifestObj {
             },
         );
         m.add_meta_function(MetaMethod::Pairs, |lua, ud: AnyUserData| {
-            let next: Function = lua.globals().get("next")?;
-            Ok((next, data_table(&ud)?, Value::Nil))
+            convert::pairs_iter(lua, &data_table(&ud)?)
         });
         m.add_method("descriptor", |lua, this, ()| {
             descriptor_table(lua, &this.descriptor())

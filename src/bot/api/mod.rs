@@ -261,12 +261,20 @@ fn tag_module(lua: &Lua) -> mlua::Result<Table> {
                     r.common_name()
                 )));
             }
-            if api.env.dry_run {
-                api.dry_run("tag delete", &[("ref", &r.common_name())]);
-                return Ok(());
-            }
             // A tag-only reference: the library deletes the tag, not the manifest.
             let tagged = r.set_tag(&r.tag);
+            if api.env.dry_run {
+                // A missing tag fails here as it would for real.
+                let (d, _) = manifest::head(&api, F, &tagged)?;
+                api.dry_run(
+                    "tag delete",
+                    &[
+                        ("ref", &tagged.common_name()),
+                        ("digest", &d.digest.to_string()),
+                    ],
+                );
+                return Ok(());
+            }
             api.scheme(F, &tagged)?
                 .tag_delete(&tagged)
                 .map_err(fail(F))?;

@@ -404,6 +404,9 @@ fn config_export_and_blob_round_trip() {
         local cd2 = blob.put(R, c2)
         assert(cd2 ~= cd)
         assert(image.config(R .. ":v1").config.Labels.version == "1")
+        local keys = {}
+        for k in pairs(c) do keys[k] = true end
+        assert(keys.config and keys.rootfs and keys.architecture)
     "#);
     let e = h.err(r#"blob.get(R)"#);
     assert!(e.contains("blob.get: no digest"), "{e}");
@@ -468,6 +471,11 @@ fn dry_run_writes_nothing() {
         local tags = "," .. table.concat(tag.ls(T), ",") .. ","
         assert(string.find(tags, ",keep,", 1, true) and not string.find(tags, ",new,", 1, true), tags)
     "#);
+    // A dry run still fails where the real run would.
+    let e = dry.err(r#"tag.delete(T .. ":missing")"#);
+    assert!(e.contains("tag.delete:"), "{e}");
+    let e = dry.err(r#"image.copy(R .. ":missing", T .. ":x")"#);
+    assert!(e.contains("image.copy:"), "{e}");
     assert_eq!(snapshot(&h.path("testrepo")), before_src);
     assert_eq!(snapshot(&h.path("target")), before_tgt);
     let logs = dry.logs();
@@ -560,6 +568,11 @@ fn wrong_argument_types() {
         let e = h.err(src);
         assert!(e.contains(want), "{src}: {e}");
     }
+    let e = h.err(r#"image.config(R .. ":a1")"#);
+    assert!(
+        e.contains("image.config:") && e.contains("not an image"),
+        "{e}"
+    );
     let e = h.err(r#"repo.ls(R)"#);
     assert!(e.contains("not a registry"), "{e}");
     let e = h.err(r#"manifest.get(R .. ":missing")"#);
