@@ -163,8 +163,13 @@ impl UserData for ManifestObj {
                     }
                     _ => k,
                 };
+                // A replacement config descriptor stays callable for m:config(), unless the
+                // script gave it a metatable of its own.
                 if let (Value::String(s), Value::Table(t)) = (&key, &v) {
-                    if s.to_str()? == "config" && t.metatable().is_none() {
+                    let plain = t
+                        .metatable()
+                        .is_none_or(|mt| mt == convert::alias_metatable(lua).unwrap_or(mt.clone()));
+                    if s.to_str()? == "config" && plain {
                         t.set_metatable(Some(config_desc_metatable(lua)?))?;
                     }
                 }

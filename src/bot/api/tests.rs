@@ -366,6 +366,14 @@ fn export_edit_then_put_gives_new_digest() {
         local idx2 = idx:export()
         idx2:put(R .. ":edited-index")
         assert(manifest.getList(R .. ":edited-index").annotations.note == "x")
+        -- a config descriptor taken from another manifest keeps m:config() working
+        local other = manifest.get(R .. ":v1", "linux/arm64")
+        local amd = manifest.get(R .. ":v1", "linux/amd64")
+        amd.Config = other.layers[1]
+        amd.config = other.config
+        -- (m:config() reads the manifest as fetched; edits only matter after m:export())
+        assert(amd:config().architecture == "amd64")
+        assert(amd:export():config().architecture == "arm64")
         -- edits that break the manifest are refused
         local bad = manifest.get(R .. ":v1", "linux/amd64")
         bad.layers = "nope"
