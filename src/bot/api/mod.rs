@@ -13,6 +13,11 @@
 //! deletes; a dry run that pushes is a surprise nobody wants. `image.exportTar` writes a
 //! local file, not a registry, so it runs in dry-run too.
 //!
+//! Other deliberate differences from upstream: `blob.put` takes the content from argument 2
+//! (upstream read argument 1); option tables reject unknown keys, so a typo such as `limt`
+//! fails instead of being ignored; `tag.ls` options page layouts too (layouts list every tag
+//! at once); the type-table globals (`imageconfig`, ...) are not provided.
+//!
 //! Calls check the run's deadline ([`check_deadline`](super::check_deadline)) before any I/O,
 //! and the rate-limit wait sleeps in short slices so a timeout ends it.
 
@@ -142,8 +147,12 @@ fn list_opts(func: &str, n: usize, v: &Value) -> mlua::Result<TagOpts> {
     if let Some(t) = opts_arg(func, n, v, &["limit", "last"])? {
         match t.get::<Value>("limit")? {
             Value::Nil => {}
-            Value::Integer(i) if i >= 0 => out.limit = Some(i as usize),
-            Value::Number(f) if f >= 0.0 && f.fract() == 0.0 => out.limit = Some(f as usize),
+            // 0 is "no limit", as in upstream's options.
+            Value::Integer(0) => {}
+            Value::Integer(i) if i > 0 => out.limit = Some(i as usize),
+            Value::Number(f) if f >= 0.0 && f.fract() == 0.0 => {
+                out.limit = Some(f as usize).filter(|n| *n > 0)
+            }
             other => {
                 return Err(arg_error(
                     func,

@@ -220,6 +220,7 @@ fn tag_ls_and_options() {
         local after = tag.ls(R, {last = "v1"})
         for _, t in ipairs(after) do assert(t > "v1", t) end
         assert(after[1] == "v2", after[1])
+        assert(#tag.ls(R, {limit = 0}) == #tags, "0 is no limit")
     "#);
     let e = h.err(r#"tag.ls(R, {limt = 2})"#);
     assert!(e.contains("tag.ls: argument 2: unknown option limt"), "{e}");
