@@ -3,8 +3,8 @@
 //!
 //! Every argument documented as a reference accepts a string, a reference object, a manifest
 //! object or a config object (objects remember the reference they came from). Objects
-//! handed to scripts are userdata; their fields read in both Go and JSON spelling (see
-//! [`convert`]).
+//! handed to scripts are userdata; their fields read and write in both Go and JSON spelling
+//! (`m.Layers` and `m.layers` are the same field).
 //!
 //! Dry-run (`ScriptEnv::dry_run`) covers every registry or layout write: `image.copy`,
 //! `image.importTar`, `tag.delete`, `manifest.put`, `m:put`, `m:delete` and `blob.put`
