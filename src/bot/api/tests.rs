@@ -327,7 +327,9 @@ fn manifest_delete_and_head() {
         local m = manifest.head(T .. ":gone")
         assert(m.layers == nil, "HEAD has no body")
         assert(m.MediaType == "application/vnd.oci.image.index.v1+json")
-        assert(m:ratelimit().Set == false)
+        local rl = m:ratelimit()
+        assert(rl.Set == false and rl.Remain == 0 and rl.Limit == 0 and rl.Reset == 0)
+        assert(type(rl.Policies) == "table" and #rl.Policies == 0)
         assert(m:ratelimitWait(10) == true)
         assert(image.ratelimitWait(T .. ":gone", 10, "1s", "2s") == true)
         assert(string.find(tostring(m), "sha256:", 1, true))
@@ -584,6 +586,8 @@ fn wrong_argument_types() {
     );
     let e = h.err(r#"repo.ls(R)"#);
     assert!(e.contains("not a registry"), "{e}");
+    let e = h.err(r#"manifest.get(R .. ":v1", "linux/s390x")"#);
+    assert!(e.contains("manifest.get:"), "{e}");
     let e = h.err(r#"manifest.get(R .. ":missing")"#);
     assert!(e.contains("manifest.get:"), "{e}");
 }
