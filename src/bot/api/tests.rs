@@ -1,0 +1,1 @@
+//! Tests of the regbot API against OCI layouts.
