@@ -458,3 +458,26 @@ impl Drop for Slot<'_> {
         self.0.cv.notify_one();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_limit_and_release() {
+        let slots = Slots::new(2);
+        let stop = StopFlag::new();
+        let a = slots.acquire(&stop).expect("first slot");
+        let _b = slots.acquire(&stop).expect("second slot");
+        // Both taken: a waiter gets the slot as soon as one is dropped.
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| slots.acquire(&stop).is_some());
+            drop(a);
+            assert!(waiter.join().unwrap());
+        });
+        // A stopped server hands out nothing, even when a slot is free.
+        stop.stop();
+        assert!(Slots::new(1).acquire(&stop).is_none());
+        assert_eq!(*Slots::new(0).free.lock().unwrap(), 1, "at least one slot");
+    }
+}
