@@ -97,6 +97,8 @@ fn type_name(v: &Value) -> &'static str {
         Value::UserData(ud) if ud.is::<manifest::ManifestObj>() => "manifest object",
         Value::UserData(ud) if ud.is::<image::ConfigObj>() => "config object",
         Value::UserData(ud) if ud.is::<blob::BlobObj>() => "blob object",
+        // Lua 5.4 subtypes numbers; script authors only see `number`.
+        Value::Integer(_) | Value::Number(_) => "number",
         v => v.type_name(),
     }
 }
@@ -233,7 +235,18 @@ fn tag_module(lua: &Lua) -> mlua::Result<Table> {
             let r = reference::ref_arg(F, 1, &r)?;
             let opts = list_opts(F, 2, &opts)?;
             let list = api.scheme(F, &r)?.tag_list(&r, &opts).map_err(fail(F))?;
-            string_list(lua, &list.tags)
+            let mut tags = list.tags;
+            // Layouts list every tag at once; page them here so scripts see the registry
+            // behaviour. Registry pages are left as the server sent them.
+            if r.scheme == crate::reference::Scheme::OciDir {
+                if let Some(last) = &opts.last {
+                    tags.retain(|t| t.as_str() > last.as_str());
+                }
+                if let Some(n) = opts.limit {
+                    tags.truncate(n);
+                }
+            }
+            string_list(lua, &tags)
         })?,
     )?;
     t.set(
