@@ -1,6 +1,6 @@
-//! `regbot once` limits without a registry: `defaults.memoryLimit` and `timeout` reach the
+//! `regbot once` without a registry: `defaults.memoryLimit` and `timeout` reach the
 //! Lua state, a script over either limit fails naming itself, and the other scripts of the
-//! file still succeed.
+//! file still succeed; failures are summarised in file order; `-c -` reads stdin.
 
 mod support;
 
@@ -102,4 +102,26 @@ scripts:
         "the first failure in file order: {text}"
     );
     assert_eq!(last["failed"], "2", "{text}");
+}
+
+/// `-c -` reads the whole file from stdin and runs it.
+#[test]
+fn config_from_stdin_runs() {
+    let tmp = TempDir::new();
+    let home = tmp.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = support::run_input(
+        Command::new(env!("CARGO_BIN_EXE_regbot"))
+            .current_dir(tmp.path())
+            .env("HOME", &home)
+            .env("DOCKER_CONFIG", tmp.join("docker"))
+            .args(["once", "-c", "-"]),
+        b"defaults:\n  skipDockerConfig: true\nscripts:\n  - name: stdin\n    script: log('from stdin ' .. 6 * 7)\n",
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("script=stdin") && text.contains("from stdin 42"),
+        "{text}"
+    );
 }
