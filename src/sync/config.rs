@@ -366,7 +366,7 @@ pub fn render(src: &str, data: &Value) -> Result<String> {
     Template::parse(src)?.render(data)
 }
 
-fn field_err(file: &str, what: &str, field: &str, e: impl std::fmt::Display) -> Error {
+pub(crate) fn field_err(file: &str, what: &str, field: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::InvalidInput,
         format!("{file}: {what}: field {field}: {e}"),
@@ -485,7 +485,7 @@ impl Config {
 
 /// A YAML value read with duplicate mapping keys allowed (the last one wins), so a key that
 /// also comes from an anchor can be written again.
-struct Loose(serde_yaml::Value);
+pub(crate) struct Loose(pub(crate) serde_yaml::Value);
 
 impl<'de> Deserialize<'de> for Loose {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Loose, D::Error> {
