@@ -400,3 +400,132 @@ fn example_safe_scripts_in_dry_run() {
         .collect();
     assert_eq!(before, after, "the dry run changed tags: {}", logs.raw);
 }
+
+/// Every call of the Lua API once against a real registry, checked inside the script and
+/// again from outside with regctl.
+#[test]
+fn every_api_call_against_the_registry() {
+    let Some(f) = Fixture::start() else { return };
+    let base = f.r("testrepo");
+    let host = f.reg.host.clone();
+    let tar = f.tmp.join("v1.tar");
+    let lua = format!(
+        r#"local base, host = "{base}", "{host}"
+local function check(ok, what) if not ok then error(what, 2) end end
+-- reference objects
+local r = reference.new(base .. ":v2")
+check(tostring(r) == base .. ":v2", "tostring(ref) " .. tostring(r))
+check(r:tag() == "v2", "ref:tag()")
+r:tag("v3")
+check(tostring(r) == base .. ":v3", "ref:tag(set)")
+-- repositories and tags
+local found = false
+for _, n in ipairs(repo.ls(host)) do if n == "testrepo" then found = true end end
+check(found, "repo.ls misses testrepo")
+local page = tag.ls(base, {{limit = 1}})
+check(#page == 1, "tag.ls limit gave " .. #page)
+-- manifests
+local list = manifest.getList(base .. ":v2")
+check(list.MediaType == "application/vnd.oci.image.index.v1+json", "getList media type")
+check(list.mediaType == list.MediaType, "both spellings")
+local h = manifest.head(base .. ":v2")
+local hd = manifest.descriptor(h)
+check(hd.Digest == list:descriptor().digest, "head digest " .. tostring(hd.Digest))
+local m = manifest.get(base .. ":v2", "linux/arm64")
+local cfg = m:config()
+check(cfg.Architecture == "arm64" and cfg.architecture == "arm64", "config arch")
+check(image.config(m).OS == "linux", "image.config")
+check(#image.manifest(base .. ":v2", "linux/amd64").Layers == #m.layers, "image.manifest alias")
+check(image.manifestHead(base .. ":v2"):descriptor().digest == hd.digest, "manifestHead alias")
+check(image.manifestList(base .. ":v2").MediaType == list.MediaType, "manifestList alias")
+check(m:get().Layers ~= nil and m:head():descriptor().digest == m:descriptor().digest, "m:get/m:head")
+local rl = m:ratelimit()
+check(rl.Set == false, "a registry without rate-limit headers")
+check(image.ratelimitWait(base .. ":v2", 100, "1s", "5s") == true, "ratelimitWait")
+check(m:ratelimitWait(100, "1s", "5s") == true, "m:ratelimitWait")
+-- blobs
+local layer = m.Layers[1]
+check(blob.head(base, layer.Digest) ~= nil, "blob.head")
+check(#tostring(blob.get(base, layer.digest)) == layer.Size, "blob.get size")
+local dg, sz = blob.put(base .. "-copy", "hello regbot")
+check(sz == 12, "blob.put size " .. tostring(sz))
+check(tostring(blob.get(base .. "-copy", dg)) == "hello regbot", "blob round trip")
+-- writes: copy, an edited manifest, deletes
+image.copy(base .. ":v2", base .. "-copy:v2")
+local e = manifest.get(base .. "-copy:v2")
+e.Annotations["org.example.edited"] = "yes"
+local ex = e:export()
+manifest.put(ex, base .. "-copy:edited")
+local edited = manifest.get(base .. "-copy:edited")
+check(edited.annotations["org.example.edited"] == "yes", "edited annotation")
+check(edited:descriptor().digest ~= e:descriptor().digest, "edit changes the digest")
+edited:put(base .. "-copy:edited2")
+tag.delete(base .. "-copy:edited2")
+edited:delete()
+-- tar export and import
+image.exportTar(base .. ":v1", "{tar}")
+image.importTar(base .. "-imported:v1", "{tar}")
+reference.close(base .. "-imported:v1")
+r:close()
+log("every call ok")"#,
+        tar = tar.display()
+    );
+    let (code, logs) = f.bot(&["once"], "", &script("calls", "", &lua));
+    assert_ok(code, &logs);
+    assert!(logs.said("calls", "every call ok"), "{}", logs.raw);
+    // The writes landed, the deletes took effect.
+    assert_eq!(f.tags("testrepo-copy"), ["v2"]);
+    assert_eq!(
+        f.regctl(&["image", "digest", &f.r("testrepo-imported:v1")]),
+        f.regctl(&["image", "digest", &f.r("testrepo:v1")])
+    );
+    assert_eq!(
+        f.regctl(&["image", "digest", &f.r("testrepo-copy:v2")]),
+        f.regctl(&["image", "digest", &f.r("testrepo:v2")])
+    );
+    assert!(tar.metadata().map(|m| m.len() > 1024).unwrap_or(false));
+}
+
+/// A script written the way upstream's examples are (Lua 5.1 habits under gopher-lua: globals,
+/// `log "text"` call syntax, `unpack`, `pairs` over tag lists, `string.gmatch`, `os.date`
+/// arithmetic, a reference object re-tagged in a loop) runs unchanged.
+#[test]
+fn upstream_style_script_runs_unchanged() {
+    let Some(f) = Fixture::start() else { return };
+    let lua = format!(
+        r#"log "starting upstream style script"
+imageList = {{"{base}"}}
+dateFmt = "%Y%m%d"
+legacyDate = os.date(dateFmt, os.time() - (86400 * 30))
+for k, img in pairs(imageList) do
+  tags = tag.ls(img)
+  table.sort(tags)
+  ref = reference.new(img)
+  for k, t in pairs(tags) do
+    if string.match(t, "^v[0-9]+$") then
+      ref:tag(t)
+      ic = image.config(ref)
+      created = ic.Created or ic.created
+      y, mo, d = unpack({{string.match(created, "^(%d+)-(%d+)-(%d+)")}})
+      parts = {{}}
+      for p in string.gmatch(t, "[^v]+") do table.insert(parts, p) end
+      if (y .. mo .. d) < legacyDate then
+        log("old build " .. tostring(ref) .. " " .. parts[1])
+        image.copy(ref, "{base}-archive:" .. t)
+      end
+    end
+  end
+end"#,
+        base = f.r("testrepo")
+    );
+    let (code, logs) = f.bot(&["once"], "", &script("legacy", "", &lua));
+    assert_ok(code, &logs);
+    assert!(
+        logs.said("legacy", "starting upstream style script"),
+        "{}",
+        logs.raw
+    );
+    // The fixture images were built with times in 2020 or earlier: all three are "old".
+    assert!(logs.said("legacy", "old build"), "{}", logs.raw);
+    assert_eq!(f.tags("testrepo-archive"), ["v1", "v2", "v3"]);
+}
