@@ -72,6 +72,7 @@ pub mod template;
 pub mod transport;
 pub mod url;
 
+mod civil;
 mod client;
 
 pub use client::{Client, ClientConfig};

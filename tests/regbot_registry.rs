@@ -6,7 +6,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use support::registry::{Options, Registry};
 use support::{run, testrepo, TempDir};
@@ -90,14 +89,8 @@ impl Fixture {
     fn bot_yaml(&self, args: &[&str], yaml: &str) -> (i32, Logs) {
         let p = self.tmp.join("regbot.yaml");
         std::fs::write(&p, yaml).unwrap();
-        let home = self.tmp.join("home");
-        let _ = std::fs::create_dir_all(&home);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_regbot"));
-        cmd.current_dir(self.tmp.path())
-            .env("HOME", &home)
-            .env("DOCKER_CONFIG", self.tmp.join("docker"))
-            .env_remove("DOCKER_AUTH_CONFIG")
-            .args(args)
+        let mut cmd = support::regbot(&self.tmp);
+        cmd.args(args)
             .args(["-v", "debug", "--logopt", "json", "-c"])
             .arg(&p);
         for v in support::PROXY_VARS {

@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -24,18 +24,7 @@ impl Server {
         let tmp = TempDir::new();
         let cfg = tmp.join("regbot.yaml");
         std::fs::write(&cfg, yaml).unwrap();
-        let home = tmp.join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_regbot"))
-            .args(["server", "-v", "debug", "--logopt", "json", "-c"])
-            .arg(&cfg)
-            .env("HOME", &home)
-            .env("DOCKER_CONFIG", tmp.join("docker"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn regbot server");
+        let mut child = support::spawn_server(support::regbot(&tmp), &cfg);
         // A reader thread feeds a channel, so waiting for a line can have a deadline; the
         // channel closes when the server exits.
         let (tx, rx) = mpsc::channel::<String>();

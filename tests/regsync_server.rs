@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{testrepo, TempDir};
@@ -30,18 +30,7 @@ fn server_runs_entries_on_schedule_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    let home = tmp.join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_regsync"))
-        .args(["server", "-v", "debug", "--logopt", "json", "-c"])
-        .arg(&cfg)
-        .env("HOME", &home)
-        .env("DOCKER_CONFIG", tmp.join("docker"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn regsync server");
+    let mut child = support::spawn_server(support::regsync(&tmp), &cfg);
     // Drain stderr on a thread so the server never blocks on a full pipe.
     let mut err = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {

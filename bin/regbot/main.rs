@@ -6,26 +6,22 @@
 #[path = "../regctl/log.rs"]
 #[allow(dead_code)]
 mod log;
+#[path = "../common/tool.rs"]
+mod tool;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use lexopt::prelude::*;
 use regclient::bot::config::{Config, ScriptEntry};
 use regclient::bot::{run_script, LogFn, ScriptEnv};
-use regclient::config::{self, ProcessRunner};
 use regclient::schedule::{Event, Job, StopFlag};
-use regclient::transport::client::LogEvent;
-use regclient::transport::proxy::{ProxyConfig, ProxyEnv};
-use regclient::{Client, ClientConfig};
+use regclient::Client;
 
 use log::{Level, Logger};
-
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+use tool::Extra;
 
 const USAGE: &str = "Usage: regbot <command> [flags]
 
@@ -43,127 +39,16 @@ Flags:
   -h, --help            this help
 ";
 
-struct Args {
-    cmd: String,
-    config: Option<PathBuf>,
-    dry_run: bool,
-    level: Level,
-    json: bool,
-    format: Option<String>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        cmd: String::new(),
-        config: None,
-        dry_run: false,
-        level: Level::Info,
-        json: false,
-        format: None,
-    };
-    let mut p = lexopt::Parser::from_env();
-    let e = |e: lexopt::Error| e.to_string();
-    while let Some(arg) = p.next().map_err(e)? {
-        match arg {
-            Short('c') | Long("config") => a.config = Some(p.value().map_err(e)?.into()),
-            Long("dry-run") => a.dry_run = true,
-            Long("format") => a.format = Some(p.value().map_err(e)?.string().map_err(e)?),
-            Short('v') | Long("verbosity") => {
-                let v = p.value().map_err(e)?.string().map_err(e)?;
-                a.level = Level::parse(&v).ok_or(format!("invalid verbosity {v:?}"))?;
-            }
-            Long("logopt") => {
-                let v = p.value().map_err(e)?.string().map_err(e)?;
-                match v.as_str() {
-                    "json" => a.json = true,
-                    _ => return Err(format!("unknown logopt {v:?}")),
-                }
-            }
-            Short('h') | Long("help") => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            Value(v) if a.cmd.is_empty() => a.cmd = v.string().map_err(e)?,
-            arg => return Err(arg.unexpected().to_string()),
-        }
-    }
-    if a.cmd.is_empty() {
-        return Err("missing command".into());
-    }
-    Ok(a)
-}
-
-/// Client settings from the file: creds merged over docker's logins (unless
-/// `skipDockerConfig`), proxies from the environment, registry warnings and requests logged.
-fn client_config(cfg: &Config, log: &Logger) -> regclient::Result<ClientConfig> {
-    let env: config::EnvMap = std::env::vars().collect();
-    let mut cc = ClientConfig {
-        user_agent: if cfg.defaults.user_agent.is_empty() {
-            format!("regclient/regbot ({VERSION})")
-        } else {
-            cfg.defaults.user_agent.clone()
-        },
-        ..Default::default()
-    };
-    let runner = Arc::new(ProcessRunner::new());
-    let mut sources = Vec::new();
-    if !cfg.defaults.skip_docker_config {
-        match config::docker::import(&env, runner.as_ref()) {
-            Ok((hosts, warnings)) => {
-                sources.extend(hosts);
-                for w in warnings {
-                    log.warn(&w, &[]);
-                }
-            }
-            Err(e) => log.warn("ignoring docker config", &[("err", &e.to_string())]),
-        }
-        cc.transport
-            .cert_dirs
-            .push(PathBuf::from("/etc/docker/certs.d"));
-    }
-    sources.extend(cfg.creds.iter().cloned());
-    let (hosts, warnings) = config::merge_hosts(sources);
-    for w in warnings {
-        log.debug(&w, &[]);
-    }
-    cc.hosts = hosts;
-    cc.transport.cred_runner = runner;
-    cc.transport.proxy = ProxyConfig::new(&ProxyEnv::from_vars(env.iter()))?;
-    let logger = log.clone();
-    cc.transport.log = Some(Arc::new(move |ev: &LogEvent| match ev {
-        LogEvent::Warning { host, text } => logger.warn(
-            "Registry warning message",
-            &[("host", host), ("warning", text)],
-        ),
-        LogEvent::Request { method, url, .. } => {
-            logger.log(Level::Trace, "request", &[("method", method), ("url", url)])
-        }
-        _ => {}
-    }));
-    Ok(cc)
-}
-
-fn print_version(format: Option<&str>, log: &Logger) -> ExitCode {
-    match format {
-        Some(f) if f.contains("{{") => {
-            let data = regclient::template::Value::Json(serde_json::json!({
-                "VCSTag": VERSION, "VCSRef": "", "GoVer": "", "Platform": ""
-            }));
-            match regclient::template::Template::parse(f).and_then(|t| t.render(&data)) {
-                Ok(s) => println!("{s}"),
-                Err(e) => {
-                    log.log(Level::Error, "format failed", &[("err", &e.to_string())]);
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-        _ => println!("VCSTag: {VERSION}"),
-    }
-    ExitCode::SUCCESS
-}
-
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let mut dry_run = false;
+    let parsed = tool::parse_args(USAGE, |f, _| match f {
+        Extra::Long(l) if l == "dry-run" => {
+            dry_run = true;
+            Ok(true)
+        }
+        _ => Ok(false),
+    });
+    let args = match parsed {
         Ok(a) => a,
         Err(e) => {
             eprintln!("regbot: {e}\n\n{USAGE}");
@@ -175,7 +60,7 @@ fn main() -> ExitCode {
         json: args.json,
     };
     match args.cmd.as_str() {
-        "version" => return print_version(args.format.as_deref(), &log),
+        "version" => return tool::print_version(args.format.as_deref(), &log),
         "once" | "server" => {}
         other => {
             eprintln!("regbot: unknown command {other:?}\n\n{USAGE}");
@@ -188,31 +73,24 @@ fn main() -> ExitCode {
     };
     let cfg = match Config::load(path) {
         Ok(c) => c,
-        Err(e) => {
-            log.log(
-                Level::Error,
-                "failed to load config",
-                &[("err", &e.to_string())],
-            );
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return tool::fail(&log, "failed to load config", &e),
     };
-    let client = match client_config(&cfg, &log) {
+    let d = &cfg.defaults;
+    let client = match tool::client_config(
+        "regbot",
+        &d.user_agent,
+        d.skip_docker_config,
+        &cfg.creds,
+        &log,
+    ) {
         Ok(cc) => Arc::new(Client::new(cc)),
-        Err(e) => {
-            log.log(
-                Level::Error,
-                "failed to set up the client",
-                &[("err", &e.to_string())],
-            );
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return tool::fail(&log, "failed to set up the client", &e),
     };
     let bot = Bot {
         client,
         cfg: Arc::new(cfg),
         log,
-        dry_run: args.dry_run,
+        dry_run,
     };
     if args.cmd == "server" {
         bot.server()
@@ -315,17 +193,9 @@ impl Bot {
     /// start) until SIGINT or SIGTERM; a run still going when the next is due makes that next
     /// run skip. At most `defaults.parallel` scripts run at the same time.
     fn server(&self) -> ExitCode {
-        let stop = StopFlag::new();
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            if let Err(e) = signal_hook::flag::register(sig, stop.as_arc().clone()) {
-                self.log.log(
-                    Level::Error,
-                    "cannot handle signals",
-                    &[("err", &e.to_string())],
-                );
-                return ExitCode::FAILURE;
-            }
-        }
+        let Some(stop) = tool::stop_on_signals(&self.log) else {
+            return ExitCode::FAILURE;
+        };
         let slots = Arc::new(Slots::new(self.cfg.defaults.parallel));
         let mut jobs = Vec::new();
         for (i, script) in self.cfg.scripts.iter().enumerate() {

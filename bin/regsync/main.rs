@@ -5,21 +5,17 @@
 #[path = "../regctl/log.rs"]
 #[allow(dead_code)]
 mod log;
+#[path = "../common/tool.rs"]
+mod tool;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use lexopt::prelude::*;
-use regclient::config::{self, ProcessRunner};
 use regclient::sync::{Config, Mode, Runner};
-use regclient::transport::client::LogEvent;
-use regclient::transport::proxy::{ProxyConfig, ProxyEnv};
-use regclient::{Client, ClientConfig};
+use regclient::Client;
 
 use log::{Level, Logger};
-
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+use tool::Extra;
 
 const USAGE: &str = "Usage: regsync <command> [flags]
 
@@ -40,112 +36,27 @@ Flags:
   -h, --help            this help
 ";
 
-struct Args {
-    cmd: String,
-    config: Option<PathBuf>,
+/// regsync's own flags.
+#[derive(Default)]
+struct SyncFlags {
     missing: bool,
     abort: bool,
     report: Option<PathBuf>,
-    level: Level,
-    json: bool,
-    format: Option<String>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        cmd: String::new(),
-        config: None,
-        missing: false,
-        abort: false,
-        report: None,
-        level: Level::Info,
-        json: false,
-        format: None,
-    };
-    let mut p = lexopt::Parser::from_env();
-    let e = |e: lexopt::Error| e.to_string();
-    while let Some(arg) = p.next().map_err(e)? {
-        match arg {
-            Short('c') | Long("config") => a.config = Some(p.value().map_err(e)?.into()),
-            Long("missing") => a.missing = true,
-            Long("abort-on-error") => a.abort = true,
-            Long("report") => a.report = Some(p.value().map_err(e)?.into()),
-            Long("format") => a.format = Some(p.value().map_err(e)?.string().map_err(e)?),
-            Short('v') | Long("verbosity") => {
-                let v = p.value().map_err(e)?.string().map_err(e)?;
-                a.level = Level::parse(&v).ok_or(format!("invalid verbosity {v:?}"))?;
-            }
-            Long("logopt") => {
-                let v = p.value().map_err(e)?.string().map_err(e)?;
-                match v.as_str() {
-                    "json" => a.json = true,
-                    _ => return Err(format!("unknown logopt {v:?}")),
-                }
-            }
-            Short('h') | Long("help") => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            Value(v) if a.cmd.is_empty() => a.cmd = v.string().map_err(e)?,
-            arg => return Err(arg.unexpected().to_string()),
-        }
-    }
-    if a.cmd.is_empty() {
-        return Err("missing command".into());
-    }
-    Ok(a)
-}
-
-fn client_config(cfg: &Config, log: &Logger) -> regclient::Result<ClientConfig> {
-    let env: config::EnvMap = std::env::vars().collect();
-    let mut cc = ClientConfig {
-        user_agent: if cfg.defaults.user_agent.is_empty() {
-            format!("regclient/regsync ({VERSION})")
-        } else {
-            cfg.defaults.user_agent.clone()
-        },
-        ..Default::default()
-    };
-    let runner = Arc::new(ProcessRunner::new());
-    let mut sources = Vec::new();
-    if !cfg.defaults.skip_docker_config {
-        match config::docker::import(&env, runner.as_ref()) {
-            Ok((hosts, warnings)) => {
-                sources.extend(hosts);
-                for w in warnings {
-                    log.warn(&w, &[]);
-                }
-            }
-            Err(e) => log.warn("ignoring docker config", &[("err", &e.to_string())]),
-        }
-        cc.transport
-            .cert_dirs
-            .push(PathBuf::from("/etc/docker/certs.d"));
-    }
-    sources.extend(cfg.creds.iter().cloned());
-    let (hosts, warnings) = config::merge_hosts(sources);
-    for w in warnings {
-        log.debug(&w, &[]);
-    }
-    cc.hosts = hosts;
-    cc.transport.cred_runner = runner;
-    cc.transport.proxy = ProxyConfig::new(&ProxyEnv::from_vars(env.iter()))?;
-    let logger = log.clone();
-    cc.transport.log = Some(Arc::new(move |ev: &LogEvent| match ev {
-        LogEvent::Warning { host, text } => logger.warn(
-            "Registry warning message",
-            &[("host", host), ("warning", text)],
-        ),
-        LogEvent::Request { method, url, .. } => {
-            logger.log(Level::Trace, "request", &[("method", method), ("url", url)])
-        }
-        _ => {}
-    }));
-    Ok(cc)
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let mut flags = SyncFlags::default();
+    let parsed = tool::parse_args(USAGE, |f, p| {
+        let e = |e: lexopt::Error| e.to_string();
+        match f {
+            Extra::Long(l) if l == "missing" => flags.missing = true,
+            Extra::Long(l) if l == "abort-on-error" => flags.abort = true,
+            Extra::Long(l) if l == "report" => flags.report = Some(p.value().map_err(e)?.into()),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    });
+    let args = match parsed {
         Ok(a) => a,
         Err(e) => {
             eprintln!("regsync: {e}\n\n{USAGE}");
@@ -157,26 +68,9 @@ fn main() -> ExitCode {
         json: args.json,
     };
     let mode = match args.cmd.as_str() {
-        "version" => {
-            match args.format.as_deref() {
-                Some(f) if f.contains("{{") => {
-                    let data = regclient::template::Value::Json(serde_json::json!({
-                        "VCSTag": VERSION, "VCSRef": "", "GoVer": "", "Platform": ""
-                    }));
-                    match regclient::template::Template::parse(f).and_then(|t| t.render(&data)) {
-                        Ok(s) => println!("{s}"),
-                        Err(e) => {
-                            log.log(Level::Error, "format failed", &[("err", &e.to_string())]);
-                            return ExitCode::FAILURE;
-                        }
-                    }
-                }
-                _ => println!("VCSTag: {VERSION}"),
-            }
-            return ExitCode::SUCCESS;
-        }
+        "version" => return tool::print_version(args.format.as_deref(), &log),
         "server" => Mode::Copy,
-        "once" if args.missing => Mode::Missing,
+        "once" if flags.missing => Mode::Missing,
         "once" => Mode::Copy,
         "check" => Mode::Check,
         "config" => Mode::Check,
@@ -191,14 +85,7 @@ fn main() -> ExitCode {
     };
     let cfg = match Config::load(path) {
         Ok(c) => c,
-        Err(e) => {
-            log.log(
-                Level::Error,
-                "failed to load config",
-                &[("err", &e.to_string())],
-            );
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return tool::fail(&log, "failed to load config", &e),
     };
     if args.cmd == "config" {
         return match cfg.to_yaml() {
@@ -216,16 +103,16 @@ fn main() -> ExitCode {
             }
         };
     }
-    let cc = match client_config(&cfg, &log) {
+    let d = &cfg.defaults;
+    let cc = match tool::client_config(
+        "regsync",
+        &d.user_agent,
+        d.skip_docker_config,
+        &cfg.creds,
+        &log,
+    ) {
         Ok(c) => c,
-        Err(e) => {
-            log.log(
-                Level::Error,
-                "failed to set up the client",
-                &[("err", &e.to_string())],
-            );
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return tool::fail(&log, "failed to set up the client", &e),
     };
     let client = Client::new(cc);
     let logger = log.clone();
@@ -242,9 +129,9 @@ fn main() -> ExitCode {
         return server(client, cfg, log.clone());
     }
     let report = Runner::new(&client, &cfg, mode, &logfn)
-        .abort_on_error(args.abort)
+        .abort_on_error(flags.abort)
         .run();
-    if let Some(p) = &args.report {
+    if let Some(p) = &flags.report {
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
         if let Err(e) = std::fs::write(p, text + "\n") {
             log.log(
@@ -284,17 +171,9 @@ fn sync_logger(
 fn server(client: Client, cfg: Config, log: Logger) -> ExitCode {
     let client = std::sync::Arc::new(client);
     let cfg = std::sync::Arc::new(cfg);
-    let stop = regclient::schedule::StopFlag::new();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, stop.as_arc().clone()) {
-            log.log(
-                Level::Error,
-                "cannot handle signals",
-                &[("err", &e.to_string())],
-            );
-            return ExitCode::FAILURE;
-        }
-    }
+    let Some(stop) = tool::stop_on_signals(&log) else {
+        return ExitCode::FAILURE;
+    };
     let mut jobs = Vec::new();
     let mut scheduled = Vec::new();
     for (i, e) in cfg.sync.iter().enumerate() {

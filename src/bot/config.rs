@@ -30,8 +30,7 @@ use serde_yaml::{Mapping, Value as Yaml};
 use crate::config::host::GoDuration;
 use crate::config::Host;
 use crate::schedule::Schedule;
-use crate::sync::config::{field_err, render, Loose};
-use crate::template::Value;
+use crate::sync::config::{field_err, parse_yaml, read_input, render_creds};
 use crate::{Error, ErrorKind, Result};
 
 use super::{Limits, DEFAULT_MEMORY};
@@ -122,31 +121,14 @@ impl ScriptEntry {
 impl Config {
     /// Reads and processes a file (`-` reads stdin).
     pub fn load(path: &Path) -> Result<Config> {
-        let name = path.display().to_string();
-        let data = if name == "-" {
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut v)
-                .map_err(|e| Error::io(e, "reading stdin"))?;
-            v
-        } else {
-            std::fs::read(path).map_err(|e| Error::io(e, format!("reading {name}")))?
-        };
+        let (data, name) = read_input(path)?;
         Config::parse(&data, &name)
     }
 
     /// Parses YAML, expands the credential templates, applies defaults and validates every
     /// script. `file` names the input in errors.
     pub fn parse(data: &[u8], file: &str) -> Result<Config> {
-        let yerr = |e: serde_yaml::Error| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("{file}: invalid YAML: {e}"),
-            )
-        };
-        let Loose(mut v) = serde_yaml::from_slice(data).map_err(yerr)?;
-        v.apply_merge().map_err(yerr)?;
-        let top = match v {
-            Yaml::Null => Mapping::new(),
+        let top = match parse_yaml(data, file)? {
             Yaml::Mapping(m) => m,
             _ => {
                 return Err(Error::new(
@@ -165,22 +147,7 @@ impl Config {
         }
         cfg.creds = top.get("creds")?;
         cfg.defaults = read_defaults(file, top.map.get("defaults"))?;
-        let none = Value::Nil;
-        for (i, h) in cfg.creds.iter_mut().enumerate() {
-            let what = format!("creds[{i}] ({})", h.name);
-            if h.name.is_empty() {
-                return Err(field_err(file, &what, "registry", "missing"));
-            }
-            for (field, v) in [
-                ("user", &mut h.user),
-                ("pass", &mut h.pass),
-                ("regcert", &mut h.regcert),
-                ("clientCert", &mut h.client_cert),
-                ("clientKey", &mut h.client_key),
-            ] {
-                *v = render(v, &none).map_err(|e| field_err(file, &what, field, e))?;
-            }
-        }
+        render_creds(file, &mut cfg.creds, false)?;
         let scripts = match top.map.get("scripts") {
             None | Some(Yaml::Null) => Vec::new(),
             Some(Yaml::Sequence(s)) => s.clone(),

@@ -36,7 +36,7 @@ use mlua::{
 };
 
 use super::{Level, RunState, ScriptEnv};
-use crate::schedule::civil::{civil_from_days, days_from_civil};
+use crate::civil::{civil_from_days, days_from_civil, MONTHS, WEEKDAYS};
 use crate::{Error, ErrorKind, Result};
 
 /// The hook runs after this many VM instructions: often enough to stop within microseconds of
@@ -630,30 +630,6 @@ impl Tm {
         Ok(t)
     }
 }
-
-const WEEKDAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 /// C-locale strftime for the conversions Lua 5.4 accepts on every platform (plus a few C99
 /// ones); anything else is an error, as in Lua.

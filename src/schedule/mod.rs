@@ -21,7 +21,6 @@
 //!
 //! Computing the next run is pure: [`Schedule::next_after`] takes `now` as an argument.
 
-pub(crate) mod civil;
 mod runner;
 
 pub use runner::{
@@ -34,7 +33,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::GoDuration;
 use crate::{Error, ErrorKind, Result};
 
-use civil::{
+use crate::civil::{
     civil_from_days, days_from_civil, from_unix_seconds, unix_seconds_floor, weekday_from_days,
 };
 

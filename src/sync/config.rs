@@ -376,33 +376,15 @@ pub(crate) fn field_err(file: &str, what: &str, field: &str, e: impl std::fmt::D
 impl Config {
     /// Reads and processes a file (`-` reads stdin).
     pub fn load(path: &Path) -> Result<Config> {
-        let name = path.display().to_string();
-        let data = if name == "-" {
-            let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut v)
-                .map_err(|e| Error::io(e, "reading stdin"))?;
-            v
-        } else {
-            std::fs::read(path).map_err(|e| Error::io(e, format!("reading {name}")))?
-        };
+        let (data, name) = read_input(path)?;
         Config::parse(&data, &name)
     }
 
     /// Parses YAML, applies defaults, expands templates and validates every entry. `file`
     /// names the input in errors.
     pub fn parse(data: &[u8], file: &str) -> Result<Config> {
-        let yerr = |e: serde_yaml::Error| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("{file}: invalid YAML: {e}"),
-            )
-        };
-        let Loose(mut v) = serde_yaml::from_slice(data).map_err(yerr)?;
-        v.apply_merge().map_err(yerr)?;
-        if v.is_null() {
-            v = serde_yaml::Value::Mapping(Default::default());
-        }
-        let mut cfg: Config = serde_yaml::from_value(v).map_err(yerr)?;
+        let v = parse_yaml(data, file)?;
+        let mut cfg: Config = serde_yaml::from_value(v).map_err(|e| yaml_err(file, e))?;
         cfg.process(file)?;
         Ok(cfg)
     }
@@ -416,20 +398,7 @@ impl Config {
                 format!("unsupported version {}", self.version),
             ));
         }
-        let none = Value::Nil;
-        for (i, h) in self.creds.iter_mut().enumerate() {
-            let what = format!("creds[{i}] ({})", h.name);
-            for (field, v) in [
-                ("registry", &mut h.name),
-                ("user", &mut h.user),
-                ("pass", &mut h.pass),
-                ("regcert", &mut h.regcert),
-                ("clientCert", &mut h.client_cert),
-                ("clientKey", &mut h.client_key),
-            ] {
-                *v = render(v, &none).map_err(|e| field_err(file, &what, field, e))?;
-            }
-        }
+        render_creds(file, &mut self.creds, true)?;
         let d = &mut self.defaults;
         if d.ratelimit.retry.0 < RATELIMIT_RETRY_MIN {
             d.ratelimit.retry = GoDuration(RATELIMIT_RETRY_MIN);
@@ -481,6 +450,62 @@ impl Config {
         serde_yaml::to_string(self)
             .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("encoding YAML: {e}")))
     }
+}
+
+/// Reads a config file, `-` meaning stdin; returns the bytes and the name for errors.
+pub(crate) fn read_input(path: &Path) -> Result<(Vec<u8>, String)> {
+    let name = path.display().to_string();
+    let data = if name == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut v)
+            .map_err(|e| Error::io(e, "reading stdin"))?;
+        v
+    } else {
+        std::fs::read(path).map_err(|e| Error::io(e, format!("reading {name}")))?
+    };
+    Ok((data, name))
+}
+
+fn yaml_err(file: &str, e: serde_yaml::Error) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!("{file}: invalid YAML: {e}"),
+    )
+}
+
+/// Parses a config file's YAML the way regsync and regbot read it: duplicate keys allowed
+/// (the last wins), merge keys applied, an empty file read as an empty mapping.
+pub(crate) fn parse_yaml(data: &[u8], file: &str) -> Result<serde_yaml::Value> {
+    let Loose(mut v) = serde_yaml::from_slice(data).map_err(|e| yaml_err(file, e))?;
+    v.apply_merge().map_err(|e| yaml_err(file, e))?;
+    if v.is_null() {
+        v = serde_yaml::Value::Mapping(Default::default());
+    }
+    Ok(v)
+}
+
+/// Expands the templates of `creds` (`user`, `pass`, `regcert`, `clientCert`, `clientKey`,
+/// and `registry` too when `with_registry`: regbot leaves the name literal).
+pub(crate) fn render_creds(file: &str, creds: &mut [Host], with_registry: bool) -> Result<()> {
+    let none = Value::Nil;
+    for (i, h) in creds.iter_mut().enumerate() {
+        let what = format!("creds[{i}] ({})", h.name);
+        if with_registry {
+            h.name = render(&h.name, &none).map_err(|e| field_err(file, &what, "registry", e))?;
+        } else if h.name.is_empty() {
+            return Err(field_err(file, &what, "registry", "missing"));
+        }
+        for (field, v) in [
+            ("user", &mut h.user),
+            ("pass", &mut h.pass),
+            ("regcert", &mut h.regcert),
+            ("clientCert", &mut h.client_cert),
+            ("clientKey", &mut h.client_key),
+        ] {
+            *v = render(v, &none).map_err(|e| field_err(file, &what, field, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// A YAML value read with duplicate mapping keys allowed (the last one wins), so a key that

@@ -234,22 +234,14 @@ impl Framer {
                     pos += head.len();
                     self.frame = next;
                 }
-                Frame::Length(n) => {
+                Frame::Length(n) | Frame::ChunkData(n) => {
                     let take = n.min((amount - pos) as u64);
                     pos += take as usize;
-                    self.frame = if n == take {
-                        Frame::Prelude
-                    } else {
-                        Frame::Length(n - take)
-                    };
-                }
-                Frame::ChunkData(n) => {
-                    let take = n.min((amount - pos) as u64);
-                    pos += take as usize;
-                    self.frame = if n == take {
-                        Frame::ChunkDataCr
-                    } else {
-                        Frame::ChunkData(n - take)
+                    self.frame = match (self.frame, n - take) {
+                        (Frame::Length(_), 0) => Frame::Prelude,
+                        (Frame::Length(_), left) => Frame::Length(left),
+                        (_, 0) => Frame::ChunkDataCr,
+                        (_, left) => Frame::ChunkData(left),
                     };
                 }
                 f => {

@@ -307,17 +307,39 @@ pub fn run_text(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// `regsync` with HOME, DOCKER_CONFIG and the working directory inside `tmp`, so the
-/// developer's docker logins never leak into a test.
-pub fn regsync(tmp: &TempDir) -> Command {
+/// `bin` (regsync, regbot) with HOME, DOCKER_CONFIG and the working directory inside `tmp`,
+/// so the developer's docker logins never leak into a test.
+pub fn tool_in(bin: &str, tmp: &TempDir) -> Command {
     let home = tmp.join("home");
     let _ = fs::create_dir_all(&home);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regsync"));
+    let mut cmd = Command::new(bin);
     cmd.current_dir(tmp.path())
         .env("HOME", &home)
         .env("DOCKER_CONFIG", tmp.join("docker"))
         .env_remove("DOCKER_AUTH_CONFIG");
     cmd
+}
+
+/// `regsync` isolated in `tmp` (see [`tool_in`]).
+pub fn regsync(tmp: &TempDir) -> Command {
+    tool_in(env!("CARGO_BIN_EXE_regsync"), tmp)
+}
+
+/// `regbot` isolated in `tmp` (see [`tool_in`]).
+pub fn regbot(tmp: &TempDir) -> Command {
+    tool_in(env!("CARGO_BIN_EXE_regbot"), tmp)
+}
+
+/// Starts `<cmd> server` on config `cfg` with JSON debug logs on a piped stderr (the caller
+/// must drain it).
+pub fn spawn_server(mut cmd: Command, cfg: &Path) -> std::process::Child {
+    cmd.args(["server", "-v", "debug", "--logopt", "json", "-c"])
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server")
 }
 
 /// Sorted tags of an OCI layout (empty when it does not exist).

@@ -1,9 +1,37 @@
 //! Civil (proleptic Gregorian, UTC) dates from and to days since the Unix epoch.
 //!
-//! Howard Hinnant's `days_from_civil` / `civil_from_days`, written out by hand so the scheduler
-//! needs no date library. Valid over the whole range the scheduler uses (and far beyond).
+//! Howard Hinnant's `days_from_civil` / `civil_from_days`, written out by hand so no date
+//! library is needed; shared by the scheduler, the templates' `time` values and regbot's `os`
+//! table. Valid far beyond any range they use.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// English month names, January first.
+pub(crate) const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// English weekday names, Sunday first.
+pub(crate) const WEEKDAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 /// Days since 1970-01-01 of the civil date `year-month-day` (`month` 1..=12, `day` 1..=31).
 pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
