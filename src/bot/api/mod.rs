@@ -16,7 +16,7 @@
 //! Other deliberate differences from upstream: `blob.put` takes the content from argument 2
 //! (upstream read argument 1); option tables reject unknown keys, so a typo such as `limt`
 //! fails instead of being ignored; `tag.ls` options page layouts too (layouts list every tag
-//! at once); the type-table globals (`imageconfig`, ...) are not provided.
+//! at once).
 //!
 //! Calls check the run's deadline ([`check_deadline`](super::check_deadline)) before any I/O,
 //! and the rate-limit wait sleeps in short slices so a timeout ends it.
@@ -202,8 +202,26 @@ pub fn install(lua: &Lua, env: &ScriptEnv, name: &str) -> mlua::Result<()> {
     g.set("manifest", manifest::module(lua)?)?;
     g.set("image", image::module(lua)?)?;
     g.set("blob", blob::module(lua)?)?;
-    Ok(())
+    lua.load(TYPE_TABLES).set_name("=regbot").exec()
 }
+
+/// Upstream's module tables double as the objects' type tables, so `manifest.delete(m)` or
+/// `reference.tag(r, "v2")` work like the method calls, and `imageconfig` is the config type.
+/// Module functions of the same name (`manifest.get`, `manifest.put`, ...) keep precedence.
+const TYPE_TABLES: &str = r#"
+local function methods(t, names)
+  for _, n in ipairs(names) do
+    if rawget(t, n) == nil then
+      t[n] = function(obj, ...) return obj[n](obj, ...) end
+    end
+  end
+  return t
+end
+methods(reference, {"tag", "digest", "close"})
+methods(manifest, {"config", "delete", "export", "get", "head", "ratelimit", "ratelimitWait"})
+methods(blob, {"descriptor"})
+imageconfig = methods({}, {"export"})
+"#;
 
 fn repo_module(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;

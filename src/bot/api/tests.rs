@@ -658,3 +658,24 @@ fn waits_end_at_the_deadline() {
     let e = h.err(r#"tag.ls(R)"#);
     assert!(e.contains("timeout reached"), "{e}");
 }
+
+#[test]
+fn module_tables_double_as_type_tables() {
+    let h = Harness::new(false);
+    h.ok(r#"
+        local r = reference.new(R .. ":v1")
+        assert(reference.tag(r) == "v1")
+        reference.tag(r, "v2")
+        assert(r:tag() == "v2")
+        local m = manifest.get(R .. ":v1", "linux/amd64")
+        assert(manifest.descriptor(m).digest == m:descriptor().digest)
+        local cfg = manifest.config(m)
+        assert(cfg.Architecture == "amd64")
+        local again = imageconfig.export(cfg)
+        assert(tostring(again) == tostring(cfg))
+        local e = manifest.export(m)
+        assert(e:descriptor().digest == m:descriptor().digest, "an unedited export keeps the digest")
+        local b = blob.get(R, m.Config.Digest)
+        assert(blob.descriptor(b).digest == m.Config.Digest)
+    "#);
+}
