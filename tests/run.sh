@@ -35,3 +35,5 @@ echo "== cargo test --all-targets" >&2
 cargo test --all-targets
 echo "== cargo test --doc" >&2
 cargo test --doc
+echo "== cargo check --no-default-features (the library without regbot's Lua)" >&2
+cargo check --no-default-features --lib --bins --quiet
