@@ -23,7 +23,7 @@ trap 'rm -f "$tmp"' EXIT
         "$(docker-registry --version 2>/dev/null | awk '{ print $3 }')"
     echo
 } >"$tmp"
-for script in ocidir-copy registry-copy registry-read archive; do
+for script in ocidir-copy registry-copy registry-read archive regsync regbot; do
     {
         echo "## bench/$script.sh"
         echo
