@@ -458,3 +458,40 @@ fn copy_retries_a_large_blob_after_a_body_cap() {
     assert_stored(&reg, "copied", &blob);
     assert!(patches(&reg).iter().all(|&n| n <= GHCR_BODY_CAP));
 }
+
+/// A registry asking for large chunks (`OCI-Chunk-Min-Length`) gets them, up to regctl's
+/// `blobLimit` when one is configured: the memory held per chunk stays bounded.
+#[test]
+fn chunk_min_length_is_capped_by_blob_limit() {
+    let reg = FakeRegistry::start();
+    reg.faults().chunk_min = Some(400_000);
+    let blob = data(1_000_000, 9);
+    let tmp = TempDir::new();
+    let push = |limit: Option<i64>, repo: &str| {
+        reg.add_rule(Rule::first(1, Fault::RefuseMonolithic { code: 400 }));
+        let mut cfg =
+            serde_json::json!({"hosts": {reg.host(): {"tls": "disabled", "blobChunk": 100000}}});
+        if let Some(l) = limit {
+            cfg["blobLimit"] = l.into();
+        }
+        support::write_regctl_config(&tmp, &cfg);
+        let before = patches(&reg).len();
+        let out = run_input(
+            support::regctl_isolated(&tmp).args(["blob", "put", &format!("{}/{repo}", reg.host())]),
+            &blob,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_stored(&reg, repo, &blob);
+        patches(&reg)[before..].to_vec()
+    };
+    // stdin is spooled, so the refused monolithic PUT can fall back to chunks.
+    assert_eq!(push(None, "big"), vec![400_000, 400_000, 200_000]);
+    assert_eq!(
+        push(Some(300_000), "capped"),
+        vec![300_000, 300_000, 300_000, 100_000]
+    );
+}

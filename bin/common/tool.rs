@@ -105,6 +105,7 @@ pub fn client_config(
     tool: &str,
     user_agent: &str,
     skip_docker_config: bool,
+    blob_limit: i64,
     creds: &[Host],
     log: &Logger,
 ) -> regclient::Result<ClientConfig> {
@@ -140,6 +141,7 @@ pub fn client_config(
     }
     cc.hosts = hosts;
     cc.transport.cred_runner = runner;
+    cc.transport.blob_limit = u64::try_from(blob_limit).unwrap_or(0);
     cc.transport.proxy = ProxyConfig::new(&ProxyEnv::from_vars(env.iter()))?;
     let logger = log.clone();
     cc.transport.log = Some(Arc::new(move |ev: &LogEvent| match ev {

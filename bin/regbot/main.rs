@@ -80,6 +80,7 @@ fn main() -> ExitCode {
         "regbot",
         &d.user_agent,
         d.skip_docker_config,
+        d.blob_limit,
         &cfg.creds,
         &log,
     ) {

@@ -110,6 +110,7 @@ pub fn client_config(
             .push(PathBuf::from(DOCKER_CERTS_DIR));
     }
     cfg.transport.cred_runner = runner;
+    cfg.transport.blob_limit = u64::try_from(file.blob_limit).unwrap_or(0);
     cfg.transport.proxy = ProxyConfig::new(&ProxyEnv::from_vars(settings.env.iter()))?;
     let logger = log.clone();
     cfg.transport.log = Some(Arc::new(move |ev: &LogEvent| transport_log(&logger, ev)));

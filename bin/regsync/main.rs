@@ -108,6 +108,7 @@ fn main() -> ExitCode {
         "regsync",
         &d.user_agent,
         d.skip_docker_config,
+        d.blob_limit,
         &cfg.creds,
         &log,
     ) {

@@ -63,7 +63,7 @@ pub struct Defaults {
     pub parallel: usize,
     /// Run time budget for scripts without their own `timeout` (zero: none).
     pub timeout: GoDuration,
-    /// Accepted for compatibility with upstream files; not used.
+    /// Largest upload chunk held in memory (as regctl's `blobLimit`; 0: the default).
     pub blob_limit: i64,
     /// Don't import docker's logins and certificates.
     pub skip_docker_config: bool,

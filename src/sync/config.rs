@@ -137,7 +137,7 @@ pub struct Defaults {
     /// Hooks (parsed, never run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<serde_yaml::Value>,
-    /// Blob size limit.
+    /// Largest upload chunk held in memory (as regctl's `blobLimit`; 0: the default).
     #[serde(default)]
     pub blob_limit: i64,
     /// Cache entries.

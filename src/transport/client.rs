@@ -101,6 +101,9 @@ pub struct TransportConfig {
     pub cred_runner: Arc<dyn Runner + Send + Sync>,
     /// Where transport events go.
     pub log: Option<LogSink>,
+    /// Largest upload chunk held in memory (`blobLimit`; 0: the 64 MiB default). Applies to
+    /// chunked uploads, whose chunk size a registry can raise with `OCI-Chunk-Min-Length`.
+    pub blob_limit: u64,
 }
 
 impl Default for TransportConfig {
@@ -124,6 +127,7 @@ impl Default for TransportConfig {
             .collect(),
             cred_runner: Arc::new(credhelper::ProcessRunner::new()),
             log: None,
+            blob_limit: 0,
         }
     }
 }

@@ -803,6 +803,8 @@ pub struct Faults {
     pub redirect_blobs: bool,
     /// `RateLimit-Limit` / `RateLimit-Remaining` headers on manifest responses.
     pub ratelimit: Option<RateLimitFault>,
+    /// `OCI-Chunk-Min-Length` on the answer that opens an upload session.
+    pub chunk_min: Option<usize>,
 }
 
 /// Docker Hub style rate-limit headers on manifest GET and HEAD responses.
@@ -838,6 +840,7 @@ impl Default for Faults {
             auth: Auth::None,
             redirect_blobs: false,
             ratelimit: None,
+            chunk_min: None,
         }
     }
 }
@@ -1679,10 +1682,15 @@ impl Inner {
             },
         );
         let loc = self.location(&mut st, name, &id);
-        Response::new(202)
+        let resp = Response::new(202)
             .header("Location", loc)
             .header("Range", upload_range(0))
-            .header("Docker-Upload-UUID", id)
+            .header("Docker-Upload-UUID", id);
+        drop(st);
+        match lock(&self.faults).chunk_min {
+            Some(n) => resp.header("OCI-Chunk-Min-Length", n.to_string()),
+            None => resp,
+        }
     }
 
     fn upload(&self, req: &Request, name: &str, id: &str) -> Response {

@@ -539,6 +539,7 @@ pub(super) fn put(
         rewindable: input.spool.window.is_none(),
         mount,
         body_cap: cap,
+        chunk_limit: transport.config().blob_limit,
     });
     let placeholder = Url::parse(&format!("http://{}/v2/", r.registry))
         .or_else(|_| Url::parse("http://registry.invalid/v2/"))?;
@@ -679,6 +680,7 @@ pub(super) fn mount(
         rewindable: false,
         mount: upload::MountFrom::Repo(src.repository.clone()),
         body_cap: None,
+        chunk_limit: 0,
     });
     let upload::Action::Mount { digest, from } = machine.start() else {
         return Ok(false);

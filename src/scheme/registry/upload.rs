@@ -20,7 +20,7 @@
 //!    requests. Without a rewindable input: cancel and fail.
 //! 5. Chunked: `PATCH <location>` with `Content-Range: <start>-<end>` (inclusive, no unit). The
 //!    chunk size is the host `blob_chunk` (default 1 MiB), raised to `OCI-Chunk-Min-Length`
-//!    (capped at [`MAX_CHUNK`]), and lowered to a learned body cap after a 413 (GHCR answers 413
+//!    (capped at `blobLimit`, default [`MAX_CHUNK`]), and lowered to a learned body cap after a 413 (GHCR answers 413
 //!    above 4 MiB). 202 (or ECR's early 201) moves on to the newest `Location`. Any other answer
 //!    asks for the upload status (`GET <location>` → 204 + `Range: 0-<n>`) and resumes from
 //!    `n+1`; at most [`MAX_RECOVERIES`] times. A `Range` that goes backwards (stale, ECR/Zot)
@@ -76,6 +76,9 @@ pub struct Config {
     pub mount: MountFrom,
     /// A request body cap already learned for this host (a 413 seen earlier).
     pub body_cap: Option<u64>,
+    /// Largest chunk to hold in memory (`blobLimit`; 0: [`MAX_CHUNK`]). Caps the host chunk
+    /// size and what `OCI-Chunk-Min-Length` may ask for.
+    pub chunk_limit: u64,
 }
 
 /// A response, summarised. `status` 0 means no HTTP response (network or input failure).
@@ -288,10 +291,18 @@ impl Upload {
             .ok()
             .filter(|&c| c > 0)
             .unwrap_or(DEFAULT_CHUNK);
+        let limit = match self.cfg.chunk_limit {
+            0 => MAX_CHUNK,
+            l => l,
+        };
         let mut c = match self.chunk_min {
-            Some(m) => base.max(m.min(MAX_CHUNK)),
+            Some(m) => base.max(m.min(limit)),
             None => base,
         };
+        if self.cfg.chunk_limit > 0 {
+            // An explicit limit also caps the configured chunk size.
+            c = c.min(self.cfg.chunk_limit);
+        }
         if let Some(cap) = self.cap {
             c = c.min(cap);
         }
@@ -593,6 +604,7 @@ mod tests {
             rewindable: true,
             mount: MountFrom::None,
             body_cap: None,
+            chunk_limit: 0,
         }
     }
 
@@ -999,6 +1011,24 @@ mod tests {
         c.blob_chunk = 2 << 20;
         let (m, _) = posted(c, "/u", &[("OCI-Chunk-Min-Length", "100")]);
         assert_eq!(m.chunk_size(), 2 << 20);
+    }
+
+    #[test]
+    fn blob_limit_caps_requested_and_configured_chunks() {
+        let mut c = cfg(200 << 20);
+        c.blob_max = 1;
+        c.chunk_limit = 3 << 20;
+        let (m, a) = posted(c.clone(), "/u", &[("OCI-Chunk-Min-Length", "5242880")]);
+        assert_eq!(m.chunk_size(), 3 << 20);
+        assert!(matches!(a, Action::Patch { start: 0, end, .. } if end == (3 << 20) - 1));
+        c.blob_chunk = 8 << 20;
+        let (m, _) = posted(c.clone(), "/u", &[]);
+        assert_eq!(m.chunk_size(), 3 << 20, "the limit caps blobChunk too");
+        // A limit above the default lets a registry ask for more than 64 MiB.
+        c.blob_chunk = 0;
+        c.chunk_limit = 128 << 20;
+        let (m, _) = posted(c, "/u", &[("OCI-Chunk-Min-Length", "100000000")]);
+        assert_eq!(m.chunk_size(), 100_000_000);
     }
 
     #[test]
