@@ -55,7 +55,10 @@ fn sync(remaining: Option<&[i64]>, max_wait: Option<Duration>) -> Run {
     );
     let config = Config::parse(yaml.as_bytes(), "regsync.yaml").unwrap();
     // The configured retry is raised to the 5 minute minimum; the runner knob overrides it.
-    assert_eq!(config.sync[0].ratelimit.retry.0, Duration::from_secs(300));
+    assert_eq!(
+        config.sync[0].opts.ratelimit.retry.0,
+        Duration::from_secs(300)
+    );
     let mut hosts = BTreeMap::new();
     let mut host = Host::new_name(&reg.host());
     host.tls = Tls::Disabled;

@@ -178,10 +178,10 @@ fn server(client: Client, cfg: Config, log: Logger) -> ExitCode {
     let mut jobs = Vec::new();
     let mut scheduled = Vec::new();
     for (i, e) in cfg.sync.iter().enumerate() {
-        let sched = if !e.schedule.is_empty() {
-            regclient::schedule::Schedule::parse(&e.schedule)
-        } else if !e.interval.0.is_zero() {
-            regclient::schedule::Schedule::every(e.interval.0)
+        let sched = if !e.opts.schedule.is_empty() {
+            regclient::schedule::Schedule::parse(&e.opts.schedule)
+        } else if !e.opts.interval.0.is_zero() {
+            regclient::schedule::Schedule::every(e.opts.interval.0)
         } else {
             log.log(
                 Level::Error,

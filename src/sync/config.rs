@@ -85,10 +85,11 @@ impl ReferrerFilter {
     }
 }
 
-/// The `defaults` section.
+/// The options shared by the `defaults` section and every `sync` entry, flattened into both
+/// so their YAML keys (and the `.Sync` template data) stay at the same level.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Defaults {
+pub struct EntryOpts {
     /// Backup tag template.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub backup: String,
@@ -101,9 +102,6 @@ pub struct Defaults {
     /// Rate limit.
     #[serde(default)]
     pub ratelimit: RateLimit,
-    /// Concurrent image copies.
-    #[serde(default)]
-    pub parallel: i64,
     /// Copy digest tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest_tags: Option<bool>,
@@ -113,10 +111,10 @@ pub struct Defaults {
     /// Referrer filters (union).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub referrer_filters: Vec<ReferrerFilter>,
-    /// External referrers source.
+    /// External referrers source (a template in an entry).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub referrer_source: String,
-    /// External referrers target.
+    /// External referrers target (a template in an entry).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub referrer_target: String,
     /// Slow OCI-layout referrer scan.
@@ -137,6 +135,79 @@ pub struct Defaults {
     /// Hooks (parsed, never run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<serde_yaml::Value>,
+}
+
+/// Reads the flattened `EntryOpts` keys with serde_yaml rather than from serde's flatten
+/// buffer, which reads YAML differently (a null is not an empty list or mapping, a list is
+/// taken for a struct, a non-string key is let through): the file is accepted and refused as
+/// before the options were shared.
+fn opts_via_yaml<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<EntryOpts, D::Error> {
+    let v = serde_yaml::Value::deserialize(d)?;
+    serde_yaml::from_value(v).map_err(serde::de::Error::custom)
+}
+
+impl EntryOpts {
+    /// Fills what an entry left unset from the defaults `d`.
+    fn fill_from(&mut self, d: &EntryOpts) {
+        if self.backup.is_empty() {
+            self.backup = d.backup.clone();
+        }
+        // Schedule and interval are one choice: inherited together, only when neither is set.
+        if self.schedule.is_empty() && self.interval.0.is_zero() {
+            self.schedule = d.schedule.clone();
+            self.interval = d.interval;
+        }
+        if self.ratelimit.min == 0 {
+            self.ratelimit.min = d.ratelimit.min;
+        }
+        if self.ratelimit.retry.0.is_zero() {
+            self.ratelimit.retry = d.ratelimit.retry;
+        }
+        if self.ratelimit.retry.0 < RATELIMIT_RETRY_MIN {
+            self.ratelimit.retry = GoDuration(RATELIMIT_RETRY_MIN);
+        }
+        if self.media_types.is_empty() {
+            self.media_types = d.media_types.clone();
+        }
+        for (v, dv) in [
+            (&mut self.digest_tags, d.digest_tags),
+            (&mut self.referrers, d.referrers),
+            (&mut self.referrer_slow, d.referrer_slow),
+            (&mut self.fast_check, d.fast_check),
+            (&mut self.force_recursive, d.force_recursive),
+            (&mut self.include_external, d.include_external),
+        ] {
+            if v.is_none() {
+                *v = Some(dv.unwrap_or(false));
+            }
+        }
+        if self.referrer_filters.is_empty() {
+            self.referrer_filters = d.referrer_filters.clone();
+        }
+        if self.referrer_source.is_empty() {
+            self.referrer_source = d.referrer_source.clone();
+        }
+        if self.referrer_target.is_empty() {
+            self.referrer_target = d.referrer_target.clone();
+        }
+        if self.hooks.is_none() {
+            self.hooks = d.hooks.clone();
+        }
+    }
+}
+
+/// The `defaults` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Defaults {
+    /// Options every entry inherits.
+    #[serde(flatten, deserialize_with = "opts_via_yaml")]
+    pub opts: EntryOpts,
+    /// Concurrent image copies.
+    #[serde(default)]
+    pub parallel: i64,
     /// Largest upload chunk held in memory (as regctl's `blobLimit`; 0: the default).
     #[serde(default)]
     pub blob_limit: i64,
@@ -193,51 +264,9 @@ pub struct SyncEntry {
     /// Keep only these platforms in an index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
-    /// Backup tag template.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub backup: String,
-    /// Server mode period.
-    #[serde(default)]
-    pub interval: GoDuration,
-    /// Server mode schedule.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub schedule: String,
-    /// Rate limit.
-    #[serde(default)]
-    pub ratelimit: RateLimit,
-    /// Copy digest tags.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest_tags: Option<bool>,
-    /// Copy referrers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referrers: Option<bool>,
-    /// Referrer filters.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub referrer_filters: Vec<ReferrerFilter>,
-    /// External referrers source (template).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub referrer_source: String,
-    /// External referrers target (template).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub referrer_target: String,
-    /// Slow referrer scan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referrer_slow: Option<bool>,
-    /// Fast check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fast_check: Option<bool>,
-    /// Force recursive.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub force_recursive: Option<bool>,
-    /// Include external layers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_external: Option<bool>,
-    /// Allowed media types.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub media_types: Vec<String>,
-    /// Hooks (parsed, never run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hooks: Option<serde_yaml::Value>,
+    /// Options, unset ones taken from the defaults.
+    #[serde(flatten, deserialize_with = "opts_via_yaml")]
+    pub opts: EntryOpts,
 }
 
 /// The default allowed media types.
@@ -278,17 +307,18 @@ impl SyncEntry {
     /// Copy options of this entry (references already expanded).
     pub fn copy_opts(&self) -> Result<crate::copy::CopyOpts> {
         let mut o = crate::copy::CopyOpts {
-            digest_tags: self.digest_tags.unwrap_or(false),
-            referrers: self.referrers.unwrap_or(false),
+            digest_tags: self.opts.digest_tags.unwrap_or(false),
+            referrers: self.opts.referrers.unwrap_or(false),
             referrer_filters: self
+                .opts
                 .referrer_filters
                 .iter()
                 .map(|f| f.match_opts())
                 .collect(),
-            fast: self.fast_check.unwrap_or(false),
-            force_recursive: self.force_recursive.unwrap_or(false),
-            include_external: self.include_external.unwrap_or(false),
-            referrer_slow: self.referrer_slow.unwrap_or(false),
+            fast: self.opts.fast_check.unwrap_or(false),
+            force_recursive: self.opts.force_recursive.unwrap_or(false),
+            include_external: self.opts.include_external.unwrap_or(false),
+            referrer_slow: self.opts.referrer_slow.unwrap_or(false),
             ..Default::default()
         };
         if !self.platform.is_empty() {
@@ -297,59 +327,13 @@ impl SyncEntry {
         for p in &self.platforms {
             o.platforms.push(Platform::parse(p)?);
         }
-        if !self.referrer_source.is_empty() {
-            o.referrer_src = Some(Reference::parse(&self.referrer_source)?);
+        if !self.opts.referrer_source.is_empty() {
+            o.referrer_src = Some(Reference::parse(&self.opts.referrer_source)?);
         }
-        if !self.referrer_target.is_empty() {
-            o.referrer_tgt = Some(Reference::parse(&self.referrer_target)?);
+        if !self.opts.referrer_target.is_empty() {
+            o.referrer_tgt = Some(Reference::parse(&self.opts.referrer_target)?);
         }
         Ok(o)
-    }
-
-    fn apply_defaults(&mut self, d: &Defaults) {
-        if self.backup.is_empty() {
-            self.backup = d.backup.clone();
-        }
-        if self.schedule.is_empty() && self.interval.0.is_zero() {
-            self.schedule = d.schedule.clone();
-            self.interval = d.interval;
-        }
-        if self.ratelimit.min == 0 {
-            self.ratelimit.min = d.ratelimit.min;
-        }
-        if self.ratelimit.retry.0.is_zero() {
-            self.ratelimit.retry = d.ratelimit.retry;
-        }
-        if self.ratelimit.retry.0 < RATELIMIT_RETRY_MIN {
-            self.ratelimit.retry = GoDuration(RATELIMIT_RETRY_MIN);
-        }
-        if self.media_types.is_empty() {
-            self.media_types = d.media_types.clone();
-        }
-        for (v, dv) in [
-            (&mut self.digest_tags, d.digest_tags),
-            (&mut self.referrers, d.referrers),
-            (&mut self.referrer_slow, d.referrer_slow),
-            (&mut self.fast_check, d.fast_check),
-            (&mut self.force_recursive, d.force_recursive),
-            (&mut self.include_external, d.include_external),
-        ] {
-            if v.is_none() {
-                *v = Some(dv.unwrap_or(false));
-            }
-        }
-        if self.referrer_filters.is_empty() {
-            self.referrer_filters = d.referrer_filters.clone();
-        }
-        if self.referrer_source.is_empty() {
-            self.referrer_source = d.referrer_source.clone();
-        }
-        if self.referrer_target.is_empty() {
-            self.referrer_target = d.referrer_target.clone();
-        }
-        if self.hooks.is_none() {
-            self.hooks = d.hooks.clone();
-        }
     }
 
     /// Template data `.Sync` for this entry.
@@ -400,33 +384,33 @@ impl Config {
         }
         render_creds(file, &mut self.creds, true)?;
         let d = &mut self.defaults;
-        if d.ratelimit.retry.0 < RATELIMIT_RETRY_MIN {
-            d.ratelimit.retry = GoDuration(RATELIMIT_RETRY_MIN);
+        if d.opts.ratelimit.retry.0 < RATELIMIT_RETRY_MIN {
+            d.opts.ratelimit.retry = GoDuration(RATELIMIT_RETRY_MIN);
         }
-        if d.media_types.is_empty() {
-            d.media_types = default_media_types();
+        if d.opts.media_types.is_empty() {
+            d.opts.media_types = default_media_types();
         }
         if d.parallel <= 0 {
             d.parallel = 1;
         }
-        let defaults = self.defaults.clone();
+        let defaults = self.defaults.opts.clone();
         for (i, s) in self.sync.iter_mut().enumerate() {
             let what = format!("sync[{i}] (source {})", s.source);
             let err = |field: &str, e: &dyn std::fmt::Display| field_err(file, &what, field, e);
-            s.apply_defaults(&defaults);
+            s.opts.fill_from(&defaults);
             let t = s.sync_type().map_err(|e| err("type", &e))?;
             for field in ["source", "referrerSource", "target", "referrerTarget"] {
                 let data = Value::Map(BTreeMap::from([("Sync".to_string(), s.template_value())]));
                 let slot = match field {
                     "source" => &mut s.source,
-                    "referrerSource" => &mut s.referrer_source,
+                    "referrerSource" => &mut s.opts.referrer_source,
                     "target" => &mut s.target,
-                    _ => &mut s.referrer_target,
+                    _ => &mut s.opts.referrer_target,
                 };
                 *slot = render(slot, &data).map_err(|e| err(field, &e))?;
             }
-            if !s.backup.is_empty() {
-                Template::parse(&s.backup).map_err(|e| err("backup", &e))?;
+            if !s.opts.backup.is_empty() {
+                Template::parse(&s.opts.backup).map_err(|e| err("backup", &e))?;
             }
             for (field, v) in [("source", &s.source), ("target", &s.target)] {
                 // A registry entry names a host, optionally with a repository prefix.
@@ -624,25 +608,25 @@ sync:
         let a = &c.sync[0];
         assert_eq!(a.kind, "image");
         assert_eq!(a.target, "reg.example/b:image");
-        assert_eq!(a.referrers, Some(true));
-        assert_eq!(a.digest_tags, Some(false));
-        assert_eq!(a.fast_check, Some(true));
-        assert_eq!(a.force_recursive, Some(false));
-        assert_eq!(a.backup, "old-{{.Ref.Tag}}");
-        assert_eq!(a.interval.0.as_secs(), 300);
-        assert_eq!(a.ratelimit.min, 10);
-        assert_eq!(a.ratelimit.retry.0, RATELIMIT_RETRY_MIN);
-        assert_eq!(a.media_types.len(), 1);
+        assert_eq!(a.opts.referrers, Some(true));
+        assert_eq!(a.opts.digest_tags, Some(false));
+        assert_eq!(a.opts.fast_check, Some(true));
+        assert_eq!(a.opts.force_recursive, Some(false));
+        assert_eq!(a.opts.backup, "old-{{.Ref.Tag}}");
+        assert_eq!(a.opts.interval.0.as_secs(), 300);
+        assert_eq!(a.opts.ratelimit.min, 10);
+        assert_eq!(a.opts.ratelimit.retry.0, RATELIMIT_RETRY_MIN);
+        assert_eq!(a.opts.media_types.len(), 1);
         assert_eq!(
-            a.referrer_filters[0].artifact_type,
+            a.opts.referrer_filters[0].artifact_type,
             "application/example.sbom"
         );
         let b = &c.sync[1];
         assert_eq!(b.kind, "registry", "the last duplicate key wins");
-        assert_eq!(b.schedule, "@daily");
-        assert!(b.interval.0.is_zero());
-        assert_eq!(b.ratelimit.retry.0.as_secs(), 600);
-        assert_eq!(b.backup, "keep");
+        assert_eq!(b.opts.schedule, "@daily");
+        assert!(b.opts.interval.0.is_zero());
+        assert_eq!(b.opts.ratelimit.retry.0.as_secs(), 600);
+        assert_eq!(b.opts.backup, "keep");
         assert_eq!(c.defaults.parallel, 1);
     }
 
@@ -747,13 +731,13 @@ sync:
         assert_eq!(c.creds[0].name, "registry:5000");
         assert_eq!(c.creds[1].name, "docker.io");
         assert_eq!(c.defaults.parallel, 2);
-        assert_eq!(c.defaults.ratelimit.min, 100);
+        assert_eq!(c.defaults.opts.ratelimit.min, 100);
         assert_eq!(
-            c.defaults.ratelimit.retry.0, RATELIMIT_RETRY_MIN,
+            c.defaults.opts.ratelimit.retry.0, RATELIMIT_RETRY_MIN,
             "raised to 5m"
         );
-        assert_eq!(c.defaults.interval.0.as_secs(), 3600);
-        assert_eq!(c.defaults.media_types, default_media_types());
+        assert_eq!(c.defaults.opts.interval.0.as_secs(), 3600);
+        assert_eq!(c.defaults.opts.media_types, default_media_types());
         assert_eq!(c.sync.len(), 3);
         let sbom = ReferrerFilter {
             artifact_type: "application/example.sbom".into(),
@@ -778,27 +762,27 @@ sync:
         assert!(e.tags.is_empty() && e.tag_sets.is_empty() && e.repos.is_empty());
         assert_eq!(e.platform, "");
         assert!(e.platforms.is_empty());
-        assert_eq!(e.backup, "bkup-{{.Ref.Tag}}");
-        assert_eq!(e.interval, hour);
-        assert_eq!(e.schedule, "");
+        assert_eq!(e.opts.backup, "bkup-{{.Ref.Tag}}");
+        assert_eq!(e.opts.interval, hour);
+        assert_eq!(e.opts.schedule, "");
         assert_eq!(
-            e.ratelimit,
+            e.opts.ratelimit,
             RateLimit {
                 min: 100,
                 retry: GoDuration(RATELIMIT_RETRY_MIN)
             }
         );
-        assert_eq!(e.digest_tags, Some(false));
-        assert_eq!(e.referrers, Some(true));
-        assert_eq!(e.referrer_filters, vec![sbom.clone(), eat.clone()]);
-        assert_eq!(e.referrer_source, "");
-        assert_eq!(e.referrer_target, "");
-        assert_eq!(e.referrer_slow, Some(false));
-        assert_eq!(e.fast_check, Some(false));
-        assert_eq!(e.force_recursive, Some(false));
-        assert_eq!(e.include_external, Some(false));
-        assert_eq!(e.media_types, default_media_types());
-        assert_eq!(e.hooks, None);
+        assert_eq!(e.opts.digest_tags, Some(false));
+        assert_eq!(e.opts.referrers, Some(true));
+        assert_eq!(e.opts.referrer_filters, vec![sbom.clone(), eat.clone()]);
+        assert_eq!(e.opts.referrer_source, "");
+        assert_eq!(e.opts.referrer_target, "");
+        assert_eq!(e.opts.referrer_slow, Some(false));
+        assert_eq!(e.opts.fast_check, Some(false));
+        assert_eq!(e.opts.force_recursive, Some(false));
+        assert_eq!(e.opts.include_external, Some(false));
+        assert_eq!(e.opts.media_types, default_media_types());
+        assert_eq!(e.opts.hooks, None);
         let o = e.copy_opts().unwrap();
         assert!(o.referrers && !o.digest_tags && !o.referrer_slow && !o.fast);
         assert_eq!(o.referrer_filters.len(), 2);
@@ -817,20 +801,20 @@ sync:
             }
         );
         assert!(e.tag_sets.is_empty());
-        assert_eq!(e.backup, "bkup-{{.Ref.Tag}}");
-        assert_eq!(e.schedule, "15 3 * * *");
+        assert_eq!(e.opts.backup, "bkup-{{.Ref.Tag}}");
+        assert_eq!(e.opts.schedule, "15 3 * * *");
         assert_eq!(
-            e.interval, zero,
+            e.opts.interval, zero,
             "a schedule keeps the default interval out"
         );
-        assert_eq!(e.ratelimit.min, 5);
-        assert_eq!(e.ratelimit.retry.0.as_secs(), 600);
-        assert_eq!(e.digest_tags, Some(false));
-        assert_eq!(e.referrers, Some(true));
-        assert_eq!(e.referrer_slow, Some(false));
-        assert_eq!(e.fast_check, Some(false));
-        assert_eq!(e.media_types, default_media_types());
-        assert_eq!(e.referrer_filters, vec![sbom, eat]);
+        assert_eq!(e.opts.ratelimit.min, 5);
+        assert_eq!(e.opts.ratelimit.retry.0.as_secs(), 600);
+        assert_eq!(e.opts.digest_tags, Some(false));
+        assert_eq!(e.opts.referrers, Some(true));
+        assert_eq!(e.opts.referrer_slow, Some(false));
+        assert_eq!(e.opts.fast_check, Some(false));
+        assert_eq!(e.opts.media_types, default_media_types());
+        assert_eq!(e.opts.referrer_filters, vec![sbom, eat]);
         let tags: Vec<String> = sv(&["latest", "3", "3.1", "3.10", "3.x", "4", "old"]);
         assert_eq!(
             super::super::filter::filter_tags(&tags, &e.tag_filters()).unwrap(),
@@ -859,15 +843,15 @@ sync:
             }]
         );
         assert_eq!(e.tag_filters().len(), 2);
-        assert_eq!(e.backup, "bkup-{{.Ref.Tag}}");
-        assert_eq!(e.interval, hour);
+        assert_eq!(e.opts.backup, "bkup-{{.Ref.Tag}}");
+        assert_eq!(e.opts.interval, hour);
         assert_eq!(e.platform, "linux/arm64");
-        assert_eq!(e.referrers, Some(false));
-        assert_eq!(e.referrer_slow, Some(true));
-        assert_eq!(e.fast_check, Some(true));
-        assert_eq!(e.digest_tags, Some(false));
-        assert_eq!(e.force_recursive, Some(false));
-        assert_eq!(e.media_types, sv(&[mediatype::OCI1_INDEX]));
+        assert_eq!(e.opts.referrers, Some(false));
+        assert_eq!(e.opts.referrer_slow, Some(true));
+        assert_eq!(e.opts.fast_check, Some(true));
+        assert_eq!(e.opts.digest_tags, Some(false));
+        assert_eq!(e.opts.force_recursive, Some(false));
+        assert_eq!(e.opts.media_types, sv(&[mediatype::OCI1_INDEX]));
         let o = e.copy_opts().unwrap();
         assert!(!o.referrers && o.referrer_slow && o.fast);
         assert_eq!(o.platform, Some(Platform::parse("linux/arm64").unwrap()));
@@ -875,7 +859,7 @@ sync:
         // The processed YAML reads back to the same entries.
         let again = Config::parse(c.to_yaml().unwrap().as_bytes(), "again").unwrap();
         assert_eq!(again.sync[2].target, "registry:5000/gcr/repo");
-        assert_eq!(again.sync[1].schedule, "15 3 * * *");
-        assert_eq!(again.sync[2].referrer_slow, Some(true));
+        assert_eq!(again.sync[1].opts.schedule, "15 3 * * *");
+        assert_eq!(again.sync[2].opts.referrer_slow, Some(true));
     }
 }

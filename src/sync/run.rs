@@ -494,10 +494,10 @@ impl<'a> Runner<'a> {
             .map(|d| d.to_string())
             .unwrap_or_default();
         rep.target_digest_after = rep.target_digest_before.clone();
-        let fast = e.fast_check.unwrap_or(false);
-        let deep = e.force_recursive.unwrap_or(false)
-            || e.referrers.unwrap_or(false)
-            || e.digest_tags.unwrap_or(false);
+        let fast = e.opts.fast_check.unwrap_or(false);
+        let deep = e.opts.force_recursive.unwrap_or(false)
+            || e.opts.referrers.unwrap_or(false)
+            || e.opts.digest_tags.unwrap_or(false);
         let mut src_cmp = src_digest.clone();
         if tgt_digest.as_ref() == Some(&src_cmp) && (fast || !deep) {
             rep.reason = "matches".into();
@@ -509,7 +509,7 @@ impl<'a> Runner<'a> {
             (self.log)(Level::Debug, "Image exists, missing mode", &f);
             return Ok(());
         }
-        if !e.media_types.iter().any(|m| m == &src_mt) {
+        if !e.opts.media_types.iter().any(|m| m == &src_mt) {
             rep.reason = format!("media type {src_mt} not allowed");
             (self.log)(
                 Level::Info,
@@ -560,7 +560,7 @@ impl<'a> Runner<'a> {
         }
         self.ratelimit_wait(e, src, &f)?;
         if let Some(td) = &tgt_digest {
-            if *td != src_cmp && !e.backup.is_empty() {
+            if *td != src_cmp && !e.opts.backup.is_empty() {
                 if let Err(err) = self.backup(e, tgt, td) {
                     (self.log)(
                         Level::Warn,
@@ -606,11 +606,11 @@ impl<'a> Runner<'a> {
     /// `defaults.parallel` entry threads, so a waiting image occupies only its own entry's
     /// thread and other entries keep running.
     fn ratelimit_wait(&self, e: &SyncEntry, src: &Reference, f: &[(&str, &str)]) -> Result<()> {
-        if e.ratelimit.min <= 0 || src.scheme != crate::reference::Scheme::Registry {
+        if e.opts.ratelimit.min <= 0 || src.scheme != crate::reference::Scheme::Registry {
             return Ok(());
         }
         let scheme = self.client.scheme(src)?;
-        let poll = self.ratelimit_poll.unwrap_or(e.ratelimit.retry.0);
+        let poll = self.ratelimit_poll.unwrap_or(e.opts.ratelimit.retry.0);
         let mut waited = Duration::ZERO;
         loop {
             let h = scheme.manifest_head(src)?;
@@ -620,11 +620,11 @@ impl<'a> Runner<'a> {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             let rl = crate::ratelimit::RateLimit::from_headers(&hdrs);
-            if !rl.set || rl.remain >= e.ratelimit.min {
+            if !rl.set || rl.remain >= e.opts.ratelimit.min {
                 return Ok(());
             }
             let remain = rl.remain.to_string();
-            let min = e.ratelimit.min.to_string();
+            let min = e.opts.ratelimit.min.to_string();
             let wait = crate::config::GoDuration(poll).to_string();
             let mut fields = f.to_vec();
             fields.extend([
@@ -659,7 +659,7 @@ impl<'a> Runner<'a> {
             ("Step".to_string(), Value::Map(BTreeMap::new())),
             ("Sync".to_string(), e.template_value()),
         ]));
-        let name = render(&e.backup, &data)?;
+        let name = render(&e.opts.backup, &data)?;
         let bref = if name.contains(':') || name.contains('/') {
             Reference::parse(&name)?
         } else {
