@@ -71,6 +71,37 @@ pub struct CopyOpts {
     /// List referrers with the slow search too (OCI layouts: scan every manifest of the
     /// layout for a matching subject, finding referrers pushed without a fallback tag).
     pub referrer_slow: bool,
+    /// What the caller already learned by a HEAD of the target reference: `Some(None)` it is
+    /// absent, `Some(Some(d))` it holds `d`. Saves the copy its own HEAD.
+    pub target_head: Option<Option<Digest>>,
+    /// Manifests known to be at the target, shared by the copies of one run.
+    pub seen: Option<Arc<Seen>>,
+}
+
+/// Manifests known to be present at targets, shared by the copies of one run (a regsync
+/// pass over a repository's tags, which mostly share their children), so each is checked at
+/// most once. Only presence is recorded: from a HEAD that found the digest or a put that
+/// stored it. Keep one for a short run only; a manifest deleted behind its back is not seen.
+#[derive(Debug, Default)]
+pub struct Seen(Mutex<std::collections::HashSet<String>>);
+
+impl Seen {
+    fn key(r: &Reference) -> String {
+        // Registry, repository (or layout path) and digest: the identity of a stored manifest.
+        format!("{}|{}|{}|{}", r.registry, r.repository, r.path, r.digest)
+    }
+
+    /// Whether `r` (by digest) is known to be at its target.
+    pub fn has(&self, r: &Reference) -> bool {
+        !r.digest.is_empty() && lock(&self.0).contains(&Self::key(r))
+    }
+
+    /// Records `r` (by digest) as present.
+    pub fn add(&self, r: &Reference) {
+        if !r.digest.is_empty() {
+            lock(&self.0).insert(Self::key(r));
+        }
+    }
 }
 
 /// What an [`Event`] is about.
@@ -321,11 +352,14 @@ struct Copier<'a> {
 impl Copier<'_> {
     fn run(&self, src: &Reference, tgt: &Reference) -> Result<CopyReport> {
         // The target may well be missing; any real problem shows again when writing.
-        let tgt_digest = self
-            .tgt_scheme
-            .manifest_head(tgt)
-            .ok()
-            .and_then(|h| h.digest);
+        let tgt_digest = match &self.opts.target_head {
+            Some(known) => known.clone(),
+            None => self
+                .tgt_scheme
+                .manifest_head(tgt)
+                .ok()
+                .and_then(|h| h.digest),
+        };
         let (digest, size, manifest) = match &self.opts.platform {
             Some(p) => self.resolve_platform(src, p)?,
             // Nothing at the target to compare with: the source manifest is needed anyway, so
@@ -547,11 +581,19 @@ impl Copier<'_> {
     fn walk(&self, idx: usize, mut v: Visit, depth: usize) -> Result<()> {
         let o = self.opts;
         let same_repo = v.src.equal_repository(&v.tgt);
+        let seen = self.opts.seen.as_deref();
         let exists = match v.exists {
             Some(e) => e,
             None if same_repo => true,
+            None if seen.is_some_and(|s| s.has(&v.tgt)) => true,
             None => match self.tgt_scheme.manifest_head(&v.tgt) {
-                Ok(h) => h.digest.as_ref().is_none_or(|d| d == &v.digest),
+                Ok(h) => {
+                    let found = h.digest.as_ref().is_none_or(|d| d == &v.digest);
+                    if found {
+                        seen.inspect(|s| s.add(&v.tgt));
+                    }
+                    found
+                }
                 Err(_) => false,
             },
         };
@@ -889,6 +931,9 @@ impl Copier<'_> {
             self.tgt_scheme
                 .manifest_put(&r, m, PutOpts { child })
                 .with_context(|| format!("putting manifest {}", r.common_name()))?;
+            if let Some(s) = &self.opts.seen {
+                s.add(&node.tgt);
+            }
             self.manifests.fetch_add(1, Ordering::SeqCst);
             (self.progress)(&Event::ManifestPushed {
                 reference: r,

@@ -199,6 +199,48 @@ fn noop_copy_is_two_calls() {
     assert_eq!(s.calls("manifest_head"), 2);
 }
 
+/// A second tag of the same image, copied with the run's `Seen` and the caller's target HEAD:
+/// one GET of the source and one put of the tag, no HEAD of children already pushed.
+#[test]
+fn seen_and_target_head_skip_repeated_checks() {
+    let s = MemScheme::new();
+    let src = r("reg.example/src:v1");
+    let f = multi_arch(&s, &src);
+    s.add_manifest(&src.set_tag("v2"), &f.idx);
+    let seen: Arc<Seen> = Default::default();
+    let opts = CopyOpts {
+        seen: Some(seen.clone()),
+        ..Default::default()
+    };
+    copy(&s, &src, &r("other.example/dst:v1"), &opts).unwrap();
+    assert!(seen.has(&r("other.example/dst").set_digest(&f.amd64.digest().to_string())));
+    s.reset_calls();
+    let opts = CopyOpts {
+        target_head: Some(None),
+        ..opts
+    };
+    let rep = copy(&s, &src.set_tag("v2"), &r("other.example/dst:v2"), &opts).unwrap();
+    assert_eq!(rep.digest, *f.idx.digest());
+    assert_eq!(
+        s.calls("manifest_head"),
+        0,
+        "children known, target known absent"
+    );
+    assert_eq!(s.calls("manifest_get"), 1);
+    assert_eq!(s.calls("manifest_put"), 1);
+    assert_eq!(s.tags(&r("other.example/dst")), ["v1", "v2"]);
+    // Without the memo each child is checked again.
+    s.reset_calls();
+    copy(
+        &s,
+        &src.set_tag("v2"),
+        &r("other.example/dst:v3"),
+        &CopyOpts::default(),
+    )
+    .unwrap();
+    assert_eq!(s.calls("manifest_head"), 3, "the tag and both children");
+}
+
 #[test]
 fn head_without_digest_falls_back_to_get() {
     let s = MemScheme::new();

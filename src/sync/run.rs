@@ -157,6 +157,9 @@ pub struct Runner<'a> {
     ratelimit_poll: Option<Duration>,
     /// Longest total wait for one image before giving up (see [`Runner::ratelimit_max_wait`]).
     ratelimit_max_wait: Duration,
+    /// Manifests this run found or put at targets: the tags of a repository mostly share
+    /// their children, which are then checked once per run instead of once per tag.
+    seen: std::sync::Arc<crate::copy::Seen>,
 }
 
 /// Default for [`Runner::ratelimit_max_wait`]: a Docker Hub window is 6 hours.
@@ -180,6 +183,7 @@ impl<'a> Runner<'a> {
             inflight: Mutex::default(),
             ratelimit_poll: None,
             ratelimit_max_wait: RATELIMIT_MAX_WAIT,
+            seen: Default::default(),
         }
     }
 
@@ -477,16 +481,17 @@ impl<'a> Runner<'a> {
         let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (src_digest, src_mt) = self.head_digest(src)?;
         rep.source_digest = src_digest.to_string();
-        let tgt_digest = match self.head_digest(tgt) {
-            Ok((d, _)) => Some(d),
-            Err(err) if is_not_found(&err) => None,
+        // `head_known`: the HEAD answered (found or 404), so the copy need not ask again.
+        let (tgt_digest, head_known) = match self.head_digest(tgt) {
+            Ok((d, _)) => (Some(d), true),
+            Err(err) if is_not_found(&err) => (None, true),
             Err(err) => {
                 (self.log)(
                     Level::Debug,
                     "target HEAD failed",
                     &[("err", &err.to_string())],
                 );
-                None
+                (None, false)
             }
         };
         rep.target_digest_before = tgt_digest
@@ -571,7 +576,11 @@ impl<'a> Runner<'a> {
             }
         }
         (self.log)(Level::Info, "Image sync running", &f);
-        let opts = e.copy_opts()?;
+        let mut opts = e.copy_opts()?;
+        if head_known {
+            opts.target_head = Some(tgt_digest.clone());
+        }
+        opts.seen = Some(self.seen.clone());
         let src_scheme = self.client.scheme(src)?;
         let tgt_scheme = self.client.scheme(tgt)?;
         let cr = crate::copy::image_copy(

@@ -50,6 +50,8 @@ pub fn copy(ctx: &Ctx) -> Result<()> {
         force_recursive: ctx.m.on("force-recursive"),
         include_external: ctx.m.on("include-external"),
         referrer_slow: false,
+        target_head: None,
+        seen: None,
     };
     let src_scheme = ctx.client.scheme(&src)?;
     let tgt_scheme = ctx.client.scheme(&tgt)?;

@@ -45,8 +45,10 @@ pub fn copy(ctx: &Ctx) -> Result<()> {
     } else {
         (concurrent as usize).min(tags.len())
     };
+    // The tags mostly share manifests: one `Seen` lets each be checked at the target once.
     let opts = CopyOpts {
         referrers: ctx.m.on("referrers"),
+        seen: Some(Default::default()),
         ..Default::default()
     };
     let next = AtomicUsize::new(0);
