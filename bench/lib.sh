@@ -121,3 +121,27 @@ EOF
     printf -v "${name}_HOST" '%s' "127.0.0.1:$port"
     printf -v "${name}_LOG" '%s' "$dir/registry.log"
 }
+
+# release_bin NAME: path of the release build of NAME (building it), or of $OVERRIDE when the
+# caller passes one (`REGSYNC=path bash bench/regsync.sh` skips the build).
+release_bin() { # release_bin NAME [OVERRIDE]
+    local name=$1 override=${2:-}
+    if [[ -z $override ]]; then
+        cargo build --release --quiet --bin "$name"
+        override=$TARGET/release/$name
+    fi
+    realpath "$override"
+}
+
+# seed_bench_repo HOST TAGS: HOST/bench with TAGS tags (v1, t001, ...) of testdata/testrepo:v1,
+# pushed from a private copy (the fixture is read-only by convention).
+seed_bench_repo() {
+    local host=$1 tags=$2 rg="$REGCTL --host reg=$1,tls=disabled" i n
+    cp -r testdata/testrepo "$WORK/testrepo"
+    $rg image copy "ocidir://$WORK/testrepo:v1" "$host/bench:v1" >/dev/null
+    for ((i = 1; i < tags; i++)); do
+        $rg image copy "$host/bench:v1" "$(printf '%s/bench:t%03d' "$host" "$i")" >/dev/null
+    done
+    n=$($rg tag ls "$host/bench" | grep -vc '^sha256-')
+    [[ $n -eq $tags ]] || { echo "error: $host/bench has $n tags, want $tags" >&2; exit 1; }
+}

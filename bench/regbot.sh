@@ -16,20 +16,10 @@ source bench/lib.sh
 RUNS=${RUNS:-7}
 TAGS=${TAGS:-50}
 bench_setup
-if [[ -z ${REGBOT:-} ]]; then
-    cargo build --release --quiet --bin regbot
-    REGBOT=$TARGET/release/regbot
-fi
-REGBOT=$(realpath "$REGBOT")
+REGBOT=$(release_bin regbot "${REGBOT:-}")
 start_registry A
 A=$A_HOST
-RG="$REGCTL --host reg=$A,tls=disabled"
-
-cp -r testdata/testrepo "$WORK/testrepo"
-$RG image copy "ocidir://$WORK/testrepo:v1" "$A/bench:v1" >/dev/null
-for ((i = 1; i < TAGS; i++)); do
-    $RG image copy "$A/bench:v1" "$(printf '%s/bench:t%03d' "$A" "$i")" >/dev/null
-done
+seed_bench_repo "$A" "$TAGS"
 
 # cfg NAME TIMEOUT LUA -> a config with one script
 cfg() {

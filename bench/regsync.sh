@@ -16,26 +16,14 @@ source bench/lib.sh
 RUNS=${RUNS:-7}
 TAGS=${TAGS:-50}
 bench_setup
-if [[ -z ${REGSYNC:-} ]]; then
-    cargo build --release --quiet --bin regsync
-    REGSYNC=$TARGET/release/regsync
-fi
-REGSYNC=$(realpath "$REGSYNC")
+REGSYNC=$(release_bin regsync "${REGSYNC:-}")
 start_registry A
 start_registry B
 A=$A_HOST
 B=$B_HOST
-RG="$REGCTL --host reg=$A,tls=disabled --host reg=$B,tls=disabled"
 LOGS=(--log "A=$A_LOG" --log "B=$B_LOG")
 
-# The fixture is read-only by convention: push from a private copy.
-cp -r testdata/testrepo "$WORK/testrepo"
-$RG image copy "ocidir://$WORK/testrepo:v1" "$A/bench:v1" >/dev/null
-for ((i = 1; i < TAGS; i++)); do
-    $RG image copy "$A/bench:v1" "$(printf '%s/bench:t%03d' "$A" "$i")" >/dev/null
-done
-n=$($RG tag ls "$A/bench" | grep -vc '^sha256-')
-[[ $n -eq $TAGS ]] || { echo "error: A/bench has $n tags, want $TAGS" >&2; exit 1; }
+seed_bench_repo "$A" "$TAGS"
 
 # cfg REPO -> a config syncing A/bench to B/REPO
 cfg() {
