@@ -78,28 +78,40 @@ pub struct CopyOpts {
     pub seen: Option<Arc<Seen>>,
 }
 
-/// Manifests known to be present at targets, shared by the copies of one run (a regsync
-/// pass over a repository's tags, which mostly share their children), so each is checked at
-/// most once. Only presence is recorded: from a HEAD that found the digest or a put that
-/// stored it. Keep one for a short run only; a manifest deleted behind its back is not seen.
+/// Manifests and blobs known to be present at targets, shared by the copies of one run (a
+/// regsync pass over a repository's tags, which mostly share their children and layers), so
+/// each is checked at most once. Only presence is recorded: from a HEAD that found the digest
+/// or a write that stored it. Keep one for a short run only; content deleted behind its back
+/// is not noticed.
 #[derive(Debug, Default)]
 pub struct Seen(Mutex<std::collections::HashSet<String>>);
 
 impl Seen {
-    fn key(r: &Reference) -> String {
-        // Registry, repository (or layout path) and digest: the identity of a stored manifest.
-        format!("{}|{}|{}|{}", r.registry, r.repository, r.path, r.digest)
+    fn key(kind: Kind, r: &Reference) -> String {
+        // Kind, registry, repository (or layout path) and digest: the identity of stored content.
+        format!(
+            "{kind:?}|{}|{}|{}|{}",
+            r.registry, r.repository, r.path, r.digest
+        )
     }
 
-    /// Whether `r` (by digest) is known to be at its target.
+    /// Whether manifest `r` (by digest) is known to be at its target.
     pub fn has(&self, r: &Reference) -> bool {
-        !r.digest.is_empty() && lock(&self.0).contains(&Self::key(r))
+        self.has_kind(Kind::Manifest, r)
     }
 
-    /// Records `r` (by digest) as present.
+    /// Records manifest `r` (by digest) as present.
     pub fn add(&self, r: &Reference) {
+        self.add_kind(Kind::Manifest, r)
+    }
+
+    fn has_kind(&self, kind: Kind, r: &Reference) -> bool {
+        !r.digest.is_empty() && lock(&self.0).contains(&Self::key(kind, r))
+    }
+
+    fn add_kind(&self, kind: Kind, r: &Reference) {
         if !r.digest.is_empty() {
-            lock(&self.0).insert(Self::key(r));
+            lock(&self.0).insert(Self::key(kind, r));
         }
     }
 }
@@ -825,6 +837,17 @@ impl Copier<'_> {
                 if self.abort.load(Ordering::SeqCst) {
                     return;
                 }
+                let at = j.tgt.set_digest(&j.desc.digest.to_string());
+                let seen = self.opts.seen.as_deref();
+                if seen.is_some_and(|s| s.has_kind(Kind::Blob, &at)) {
+                    (self.progress)(&Event::Skipped {
+                        kind: Kind::Blob,
+                        digest: j.desc.digest.clone(),
+                        size: j.desc.size,
+                    });
+                    self.blobs_skipped.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
                 let res = blob::copy_blob(
                     self.src_scheme,
                     &j.src,
@@ -849,7 +872,11 @@ impl Copier<'_> {
                         self.fail(
                             e.context(format!("copying {} {} of {}", j.what, j.desc.digest, j.of)),
                         );
+                        return;
                     }
+                }
+                if let Some(s) = seen {
+                    s.add_kind(Kind::Blob, &at);
                 }
             })
         });

@@ -241,6 +241,32 @@ fn seen_and_target_head_skip_repeated_checks() {
     assert_eq!(s.calls("manifest_head"), 3, "the tag and both children");
 }
 
+/// Two images sharing a base layer, copied one after the other with one `Seen`: the second
+/// copy neither checks nor sends the shared layer.
+#[test]
+fn seen_covers_blobs_shared_between_images() {
+    let s = MemScheme::new();
+    let src = r("reg.example/src:v1");
+    let f = multi_arch(&s, &src);
+    s.add_manifest(&src.set_tag("a"), &f.amd64);
+    s.add_manifest(&src.set_tag("b"), &f.arm64);
+    let opts = CopyOpts {
+        seen: Some(Default::default()),
+        ..Default::default()
+    };
+    copy(&s, &src.set_tag("a"), &r("other.example/dst:a"), &opts).unwrap();
+    s.reset_calls();
+    let rep = copy(&s, &src.set_tag("b"), &r("other.example/dst:b"), &opts).unwrap();
+    // Config and own layer are new; the base layer is known from the first copy.
+    assert_eq!(s.calls("blob_head"), 2);
+    assert_eq!(rep.blobs_copied, 2);
+    assert_eq!(rep.blobs_skipped, 1);
+    let dst = r("other.example/dst");
+    assert!(s
+        .blob_head(&dst, &f.base)
+        .is_ok_and(|d| d.digest == f.base.digest));
+}
+
 #[test]
 fn head_without_digest_falls_back_to_get() {
     let s = MemScheme::new();
