@@ -42,11 +42,40 @@ pub fn blob_copy(
     desc: &Descriptor,
     progress: &(dyn Fn(&Event) + Sync),
 ) -> Result<bool> {
-    let out = copy_blob(src_scheme, src, tgt_scheme, tgt, desc, progress, None)?;
+    let out = copy_blob(
+        src_scheme,
+        src,
+        tgt_scheme,
+        tgt,
+        desc,
+        progress,
+        Stop::default(),
+    )?;
     Ok(out != Outcome::Skipped)
 }
 
-/// [`blob_copy`] with a flag that stops the stream early when a sibling transfer failed.
+/// When a transfer must stop early: a sibling transfer failed (the copy's flag) or the
+/// caller's deadline passed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stop<'a> {
+    pub flag: Option<&'a AtomicBool>,
+    pub deadline: Option<Instant>,
+}
+
+impl Stop<'_> {
+    /// Why to stop now, if so.
+    pub fn reason(&self) -> Option<&'static str> {
+        if self.flag.is_some_and(|a| a.load(Ordering::Relaxed)) {
+            Some("copy canceled")
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some("copy stopped: deadline reached")
+        } else {
+            None
+        }
+    }
+}
+
+/// [`blob_copy`] that stops the stream early when told to (see [`Stop`]).
 pub(crate) fn copy_blob(
     src_scheme: &dyn Scheme,
     src: &Reference,
@@ -54,7 +83,7 @@ pub(crate) fn copy_blob(
     tgt: &Reference,
     desc: &Descriptor,
     progress: &(dyn Fn(&Event) + Sync),
-    abort: Option<&AtomicBool>,
+    stop: Stop<'_>,
 ) -> Result<Outcome> {
     let skipped = || {
         progress(&Event::Skipped {
@@ -97,12 +126,12 @@ pub(crate) fn copy_blob(
     let mut attempt = 0;
     let done = loop {
         attempt += 1;
-        match stream_once(src_scheme, src, tgt_scheme, tgt, desc, progress, abort) {
+        match stream_once(src_scheme, src, tgt_scheme, tgt, desc, progress, stop) {
             Ok(n) => break n,
             Err((e, target_side))
                 if target_side
                     && attempt < 2
-                    && !abort.is_some_and(|a| a.load(std::sync::atomic::Ordering::Relaxed))
+                    && stop.reason().is_none()
                     && matches!(
                         e.kind(),
                         ErrorKind::Network | ErrorKind::HttpStatus | ErrorKind::Unsupported
@@ -129,7 +158,7 @@ fn stream_once(
     tgt: &Reference,
     desc: &Descriptor,
     progress: &(dyn Fn(&Event) + Sync),
-    abort: Option<&AtomicBool>,
+    stop: Stop<'_>,
 ) -> std::result::Result<u64, (Error, bool)> {
     let inner: Box<dyn Read + Send> = match desc.embedded_data() {
         Some(data) => Box::new(Cursor::new(data)),
@@ -148,7 +177,7 @@ fn stream_once(
         reported: 0,
         last: Instant::now(),
         progress,
-        abort,
+        stop,
         source_err: None,
     };
     let put = tgt_scheme.blob_put(tgt, &BlobExpect::from_descriptor(desc), &mut rdr);
@@ -191,7 +220,7 @@ fn stream_once(
     Ok(rdr.done)
 }
 
-/// Counts bytes, reports progress and stops when the copy was aborted.
+/// Counts bytes, reports progress and stops when told to.
 struct ProgressReader<'a> {
     inner: Box<dyn Read + Send>,
     digest: &'a Digest,
@@ -200,15 +229,15 @@ struct ProgressReader<'a> {
     reported: u64,
     last: Instant,
     progress: &'a (dyn Fn(&Event) + Sync),
-    abort: Option<&'a AtomicBool>,
+    stop: Stop<'a>,
     /// The first error of the source stream (digest mismatch, short read, I/O).
     source_err: Option<Error>,
 }
 
 impl Read for ProgressReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.abort.is_some_and(|a| a.load(Ordering::Relaxed)) {
-            return Err(Error::new(ErrorKind::Canceled, "copy canceled").into_io());
+        if let Some(why) = self.stop.reason() {
+            return Err(Error::new(ErrorKind::Canceled, why).into_io());
         }
         let n = match self.inner.read(buf) {
             Ok(n) => n,

@@ -76,6 +76,9 @@ pub struct CopyOpts {
     pub target_head: Option<Option<Digest>>,
     /// Manifests known to be at the target, shared by the copies of one run.
     pub seen: Option<Arc<Seen>>,
+    /// Stop (error kind `Canceled`) once this passes: checked between manifests and blobs
+    /// and on every read of a blob stream. Nothing is tagged after it.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Manifests and blobs known to be present at targets, shared by the copies of one run (a
@@ -459,11 +462,18 @@ impl Copier<'_> {
         first
     }
 
-    fn check_abort(&self) -> Result<()> {
-        if self.abort.load(Ordering::SeqCst) {
-            return Err(Error::new(ErrorKind::Canceled, "copy canceled"));
+    fn stop(&self) -> blob::Stop<'_> {
+        blob::Stop {
+            flag: Some(&self.abort),
+            deadline: self.opts.deadline,
         }
-        Ok(())
+    }
+
+    fn check_abort(&self) -> Result<()> {
+        match self.stop().reason() {
+            Some(why) => Err(Error::new(ErrorKind::Canceled, why)),
+            None => Ok(()),
+        }
     }
 
     fn get(&self, r: &Reference) -> Result<Manifest> {
@@ -837,6 +847,10 @@ impl Copier<'_> {
                 if self.abort.load(Ordering::SeqCst) {
                     return;
                 }
+                if let Err(e) = self.check_abort() {
+                    self.fail(e);
+                    return;
+                }
                 let at = j.tgt.set_digest(&j.desc.digest.to_string());
                 let seen = self.opts.seen.as_deref();
                 if seen.is_some_and(|s| s.has_kind(Kind::Blob, &at)) {
@@ -855,7 +869,7 @@ impl Copier<'_> {
                     &j.tgt,
                     &j.desc,
                     self.progress,
-                    Some(&self.abort),
+                    self.stop(),
                 );
                 match res {
                     Ok(blob::Outcome::Skipped) => {

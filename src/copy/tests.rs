@@ -267,6 +267,24 @@ fn seen_covers_blobs_shared_between_images() {
         .is_ok_and(|d| d.digest == f.base.digest));
 }
 
+/// A copy whose deadline has passed stops with `Canceled` before writing anything.
+#[test]
+fn deadline_stops_the_copy_before_any_write() {
+    let s = MemScheme::new();
+    let src = r("reg.example/src:v1");
+    multi_arch(&s, &src);
+    let opts = CopyOpts {
+        deadline: Some(std::time::Instant::now()),
+        ..Default::default()
+    };
+    s.reset_calls();
+    let err = copy(&s, &src, &r("other.example/dst:v1"), &opts).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Canceled, "{err}");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    assert_eq!(s.calls("blob_put") + s.calls("manifest_put"), 0);
+    assert!(s.tags(&r("other.example/dst")).is_empty());
+}
+
 #[test]
 fn head_without_digest_falls_back_to_get() {
     let s = MemScheme::new();

@@ -52,6 +52,7 @@ pub fn copy(ctx: &Ctx) -> Result<()> {
         referrer_slow: false,
         target_head: None,
         seen: None,
+        deadline: None,
     };
     let src_scheme = ctx.client.scheme(&src)?;
     let tgt_scheme = ctx.client.scheme(&tgt)?;

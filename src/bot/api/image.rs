@@ -297,7 +297,11 @@ fn copy(lua: &Lua, src: &Value, tgt: &Value, opts: &Value) -> mlua::Result<()> {
     let api = enter(lua)?;
     let src = ref_arg(F, 1, src)?;
     let tgt = ref_arg(F, 2, tgt)?;
-    let opts = copy_opts(F, opts)?;
+    let mut opts = copy_opts(F, opts)?;
+    // A copy still running at the script's deadline stops there (nothing is tagged).
+    opts.deadline = lua
+        .app_data_ref::<crate::bot::RunState>()
+        .and_then(|s| s.deadline);
     if api.env.dry_run {
         // Reading is allowed: a missing source fails here as it would for real.
         let (d, _) = manifest::head(&api, F, &src)?;
