@@ -88,6 +88,8 @@ pub enum Cut {
     Reset,
     /// The full `Content-Length` is announced but the last quarter is never sent.
     Truncate,
+    /// The whole body, slowly: 64 KiB every 50 ms (about 1.3 MB/s).
+    Slow,
 }
 
 /// A response to write.
@@ -315,7 +317,10 @@ fn serve_conn(stream: TcpStream, handler: &Handler, shared: &ServerShared) {
         if !keep {
             resp.close = true;
         }
-        if write_response(&mut w, &resp).is_err() || resp.close || resp.cut != Cut::None {
+        if write_response(&mut w, &resp).is_err()
+            || resp.close
+            || matches!(resp.cut, Cut::Reset | Cut::Truncate)
+        {
             break;
         }
     }
@@ -480,7 +485,8 @@ fn write_response(w: &mut TcpStream, resp: &Response) -> io::Result<()> {
     if resp.status != 204 && resp.status >= 200 && resp.get_header("content-length").is_none() {
         head.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
     }
-    if resp.close || resp.cut != Cut::None {
+    let cut = matches!(resp.cut, Cut::Reset | Cut::Truncate);
+    if resp.close || cut {
         head.push_str("Connection: close\r\n");
     }
     head.push_str("\r\n");
@@ -489,6 +495,14 @@ fn write_response(w: &mut TcpStream, resp: &Response) -> io::Result<()> {
     } else {
         match resp.cut {
             Cut::None => &resp.body,
+            Cut::Slow => {
+                w.write_all(head.as_bytes())?;
+                for piece in resp.body.chunks(64 << 10) {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    w.write_all(piece)?;
+                }
+                return w.flush();
+            }
             Cut::Reset => &resp.body[..resp.body.len() / 2],
             Cut::Truncate => {
                 let n = resp.body.len();
@@ -500,7 +514,7 @@ fn write_response(w: &mut TcpStream, resp: &Response) -> io::Result<()> {
     out.extend_from_slice(body);
     w.write_all(&out)?;
     w.flush()?;
-    if resp.cut != Cut::None {
+    if cut {
         let _ = w.shutdown(Shutdown::Both);
     }
     Ok(())
@@ -720,6 +734,8 @@ pub enum Fault {
     NoDigest,
     /// HEAD answers 405.
     HeadDisabled,
+    /// Response body sent slowly (see [`Cut::Slow`]).
+    Slow,
 }
 
 /// Applies `fault` to requests whose method matches (any when `None`) and whose path+query
@@ -1303,9 +1319,12 @@ impl Inner {
             resp.remove_header("Docker-Content-Digest");
         }
         if !resp.head && !resp.body.is_empty() {
-            match self.take_fault(req, |f| matches!(f, Fault::Reset | Fault::Truncate)) {
+            match self.take_fault(req, |f| {
+                matches!(f, Fault::Reset | Fault::Truncate | Fault::Slow)
+            }) {
                 Some(Fault::Reset) => resp.cut = Cut::Reset,
                 Some(Fault::Truncate) => resp.cut = Cut::Truncate,
+                Some(Fault::Slow) => resp.cut = Cut::Slow,
                 _ => {}
             }
         }

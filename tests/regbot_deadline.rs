@@ -1,0 +1,54 @@
+//! A script's `timeout` also stops an `image.copy` that is still transferring: the project's
+//! fake registry serves the layer slowly (about 1.3 MB/s for 8 MiB), the script has one
+//! second, and the target layout must end up without the tag.
+
+mod support;
+
+use support::fakereg::{sha256_digest, FakeRegistry, Fault, Rule};
+use support::{layout_tags, regbot, run_text, TempDir};
+
+#[test]
+fn copy_stops_at_the_script_deadline_without_tagging() {
+    let reg = FakeRegistry::start();
+    let layer: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let layer_digest = reg.put_blob("src", &layer);
+    let config = reg.put_blob("src", b"{}");
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": layer_digest,
+            "size": layer.len(),
+        }],
+    })
+    .to_string();
+    reg.put_manifest(
+        "src",
+        "v1",
+        manifest.as_bytes(),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    assert_eq!(layer_digest, sha256_digest(&layer));
+    reg.add_rule(Rule::always(Fault::Slow).method("GET").path("/blobs/"));
+
+    let tmp = TempDir::new();
+    let out = tmp.join("out");
+    let yaml = format!(
+        "defaults:\n  skipDockerConfig: true\ncreds:\n  - registry: {host}\n    tls: disabled\nscripts:\n  - name: slowcopy\n    timeout: 1s\n    script: |\n      image.copy(\"{host}/src:v1\", \"ocidir://{out}:v1\")\n      log(\"copy finished\")\n",
+        host = reg.host(),
+        out = out.display(),
+    );
+    let cfg = tmp.join("regbot.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let (code, _, err) = run_text(regbot(&tmp).arg("once").arg("-c").arg(&cfg));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("slowcopy"), "{err}");
+    assert!(err.contains("timeout after 1s"), "{err}");
+    assert!(!err.contains("copy finished"), "{err}");
+    // Had the copy run to its end (about 6 s) the tag would be there: it was stopped inside.
+    assert!(layout_tags(&out).is_empty(), "{:?}", layout_tags(&out));
+}
