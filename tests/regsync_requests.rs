@@ -1,7 +1,7 @@
 //! What a regsync pass costs at the target when many tags share one multi-platform image:
 //! after the first tag, one HEAD and one PUT per tag. The children and layers shared by the
 //! tags are checked once per run, not once per tag (the copy engine's run-wide `Seen`), and the
-//! target tag is HEADed once, not again by the copy.
+//! target tag is HEADed once, not again by the copy; the source tag is read with one GET.
 
 mod support;
 
@@ -44,8 +44,21 @@ fn shared_children_are_checked_once_per_run() {
         ),
     )
     .unwrap();
+    a.clear_requests();
     b.clear_requests();
     ok(regsync(&tmp).args(["once", "-c"]).arg(&cfg));
+    // Source side: with nothing at the target, one GET per tag serves both the comparison and
+    // the copy (no HEAD first).
+    let src_reqs = a.requests();
+    for t in (1..TAGS).map(|i| format!("t{i}")).chain(["v2".to_string()]) {
+        let n = |m: &str| {
+            src_reqs
+                .iter()
+                .filter(|r| r.method == m && r.path.ends_with(&format!("/manifests/{t}")))
+                .count()
+        };
+        assert_eq!((n("HEAD"), n("GET")), (0, 1), "source requests for {t}");
+    }
     let reqs = b.requests();
     let count = |method: &str, what: &str| {
         reqs.iter()

@@ -76,6 +76,9 @@ pub struct CopyOpts {
     pub target_head: Option<Option<Digest>>,
     /// Manifests known to be at the target, shared by the copies of one run.
     pub seen: Option<Arc<Seen>>,
+    /// The source manifest, when the caller already fetched it (by the source reference, as
+    /// given): the copy then does not read it again.
+    pub source_manifest: Option<Manifest>,
     /// Stop (error kind `Canceled`) once this passes: checked between manifests and blobs
     /// and on every read of a blob stream. Nothing is tagged after it.
     pub deadline: Option<std::time::Instant>,
@@ -380,7 +383,10 @@ impl Copier<'_> {
             // Nothing at the target to compare with: the source manifest is needed anyway, so
             // one GET replaces a HEAD followed by a GET by digest.
             None if tgt_digest.is_none() => {
-                let m = self.get(src)?;
+                let m = match &self.opts.source_manifest {
+                    Some(m) => m.clone(),
+                    None => self.get(src)?,
+                };
                 (m.digest().clone(), m.raw().len() as i64, Some(m))
             }
             None => self.source_digest(src)?,

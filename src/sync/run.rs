@@ -479,9 +479,8 @@ impl<'a> Runner<'a> {
             ("target", rep.target.clone()),
         ];
         let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (src_digest, src_mt) = self.head_digest(src)?;
-        rep.source_digest = src_digest.to_string();
-        // `head_known`: the HEAD answered (found or 404), so the copy need not ask again.
+        // The target first: `head_known` says the HEAD answered (found or 404), so the copy
+        // need not ask again.
         let (tgt_digest, head_known) = match self.head_digest(tgt) {
             Ok((d, _)) => (Some(d), true),
             Err(err) if is_not_found(&err) => (None, true),
@@ -494,6 +493,24 @@ impl<'a> Runner<'a> {
                 (None, false)
             }
         };
+        // Nothing at the target: a copy follows (unless filtered out below) and needs the
+        // source manifest, so one GET serves both the comparison and the copy. Not in check
+        // mode, and not while rate limits are watched (a GET counts as a pull; the limit is
+        // checked with HEADs first), and not for a single platform (the copy reads the index
+        // and the platform's manifest itself).
+        let prefetch = head_known
+            && tgt_digest.is_none()
+            && self.mode != Mode::Check
+            && e.opts.ratelimit.min <= 0
+            && e.platform.is_empty();
+        let (src_digest, src_mt, src_manifest) = if prefetch {
+            let m = self.client.scheme(src)?.manifest_get(src)?;
+            (m.digest().clone(), m.media_type().to_string(), Some(m))
+        } else {
+            let (d, mt) = self.head_digest(src)?;
+            (d, mt, None)
+        };
+        rep.source_digest = src_digest.to_string();
         rep.target_digest_before = tgt_digest
             .as_ref()
             .map(|d| d.to_string())
@@ -580,6 +597,7 @@ impl<'a> Runner<'a> {
         if head_known {
             opts.target_head = Some(tgt_digest.clone());
         }
+        opts.source_manifest = src_manifest;
         opts.seen = Some(self.seen.clone());
         let src_scheme = self.client.scheme(src)?;
         let tgt_scheme = self.client.scheme(tgt)?;

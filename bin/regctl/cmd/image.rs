@@ -53,6 +53,7 @@ pub fn copy(ctx: &Ctx) -> Result<()> {
         target_head: None,
         seen: None,
         deadline: None,
+        source_manifest: None,
     };
     let src_scheme = ctx.client.scheme(&src)?;
     let tgt_scheme = ctx.client.scheme(&tgt)?;
