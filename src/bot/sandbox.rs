@@ -23,9 +23,10 @@
 //! instruction-count hook stops the script once [`Limits::timeout`](super::Limits) has passed.
 //! Once a run is killed (deadline passed or memory limit hit) it stays killed: `pcall`, `xpcall`,
 //! `coroutine.resume`, `coroutine.close` and `load` are wrapped so that they re-raise instead of
-//! returning the error to the script, and the hook keeps raising. Known gap: the hook only runs
-//! between Lua instructions, so one long C call (a pathological `string.find` pattern) finishes
-//! before the deadline is noticed.
+//! returning the error to the script, and the hook keeps raising; `__close` handlers lose their
+//! metamethod (mlua runs some of them with hooks off while raising the kill). Known gap: the
+//! hook only runs between Lua instructions, so one long C call (a pathological `string.find`
+//! pattern) finishes before the deadline is noticed.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -46,6 +47,9 @@ const HOOK_INSTRUCTIONS: u32 = 1000;
 /// Registry key of the original `tostring`, which `print` uses even if a script replaces the
 /// global.
 const TOSTRING_KEY: &str = "regbot.sandbox.tostring";
+
+/// Registry key of the weak set of metatables scripts can reach (filled by the wrappers).
+const METATABLES_KEY: &str = "regbot.sandbox.metatables";
 
 /// The message Lua gives every allocation failure (its preallocated memory-error string).
 const LUA_MEMORY_MESSAGE: &str = "not enough memory";
@@ -188,8 +192,12 @@ fn install_print(lua: &Lua, env: &ScriptEnv, name: &str) -> mlua::Result<()> {
 const WRAPPERS: &str = r##"
 local check, note = ...
 local pcall, xpcall, load, setmetatable = pcall, xpcall, load, setmetatable
-local rawget, select, type, error = rawget, select, type, error
+local getmetatable, rawget, select, type, error = getmetatable, rawget, select, type, error
 local resume, close = coroutine.resume, coroutine.close
+
+-- Every metatable a script can write to: the ones it sets and the ones it reads (the string
+-- metatable, the API's). A kill strips their `__close` fields (see `strip_close_handlers`).
+local metatables = setmetatable({}, {__mode = "k"})
 
 _ENV.pcall = function(...)
   return check(pcall(...))
@@ -233,8 +241,21 @@ _ENV.setmetatable = function(t, mt)
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("__gc metamethods are not available to regbot scripts", 2)
   end
+  if type(mt) == "table" then
+    metatables[mt] = true
+  end
   return setmetatable(t, mt)
 end
+
+_ENV.getmetatable = function(...)
+  local mt = getmetatable(...)
+  if type(mt) == "table" then
+    metatables[mt] = true
+  end
+  return mt
+end
+
+return metatables
 "##;
 
 fn install_wrappers(lua: &Lua) -> mlua::Result<()> {
@@ -251,10 +272,32 @@ fn install_wrappers(lua: &Lua) -> mlua::Result<()> {
         note_error(lua, Some(&err));
         enforce(lua)
     })?;
-    lua.load(WRAPPERS)
+    let metatables: Table = lua
+        .load(WRAPPERS)
         .set_name("=regbot sandbox")
         .set_mode(ChunkMode::Text)
-        .call::<()>((check, note))
+        .call((check, note))?;
+    lua.set_named_registry_value(METATABLES_KEY, metatables)
+}
+
+/// Removes `__close` from every metatable a script could have written to.
+///
+/// mlua raises a hook's error after resetting the stack of the Lua function the hook
+/// interrupted, and that reset runs the function's to-be-closed handlers while Lua still has
+/// hooks switched off for the hook call: a handler that loops would never be stopped. Without
+/// its `__close` the variable's close is an immediate error instead. Best effort: a failure
+/// here (out of memory) leaves the handlers in place.
+fn strip_close_handlers(lua: &Lua) {
+    let Ok(metatables) = lua.named_registry_value::<Table>(METATABLES_KEY) else {
+        return;
+    };
+    let list: Vec<Table> = metatables
+        .pairs::<Table, Value>()
+        .filter_map(|pair| pair.ok().map(|(mt, _)| mt))
+        .collect();
+    for mt in list {
+        let _ = mt.raw_set("__close", Value::Nil);
+    }
 }
 
 /// Records a memory kill when a caught error is an allocation failure. A script that raises
@@ -296,7 +339,11 @@ fn kill_state(lua: &Lua) -> Option<Kill> {
 /// Raises the kill error if the run is killed. The message only matters to a script that
 /// catches it for a moment; [`run`] reports the kill from the recorded state.
 fn enforce(lua: &Lua) -> mlua::Result<()> {
-    match kill_state(lua) {
+    let kill = kill_state(lua);
+    if kill.is_some() {
+        strip_close_handlers(lua);
+    }
+    match kill {
         None => Ok(()),
         Some(Kill::Timeout) => Err(mlua::Error::runtime("script stopped: timeout reached")),
         Some(Kill::Memory) => Err(mlua::Error::runtime("script stopped: memory limit reached")),
@@ -998,6 +1045,39 @@ mod tests {
         assert_timeout("while true do pcall(coroutine.wrap(function() while true do end end)) end");
         assert_timeout("while true do local f = load('while true do end') pcall(f) end");
         assert_timeout("local ok = pcall(function() while true do end end) while true do end");
+    }
+
+    #[test]
+    fn close_handlers_cannot_outlive_the_timeout() {
+        // mlua raises the hook's error after resetting the stack of the interrupted function,
+        // which runs that function's `__close` handlers while Lua keeps hooks off.
+        assert_timeout(
+            "local x <close> = setmetatable({}, {__close = function() while true do end end})\n\
+             while true do end",
+        );
+        assert_timeout(
+            "local mt = {} local t = setmetatable({}, mt)\n\
+             mt.__close = function() while true do end end\n\
+             local x <close> = t while true do end",
+        );
+        assert_timeout(
+            "getmetatable('').__close = function() while true do end end\n\
+             local s <close> = 'x' while true do end",
+        );
+        assert_timeout(
+            "coroutine.wrap(function()\n\
+               local x <close> = setmetatable({}, {__close = function() while true do end end})\n\
+               while true do end\n\
+             end)()",
+        );
+        // Outside a kill, close handlers run as usual.
+        run_ok(
+            "local n = 0\n\
+             do local x <close> = setmetatable({}, {__close = function() n = n + 1 end}) end\n\
+             local mt = getmetatable('') mt.__close = function() n = n + 10 end\n\
+             do local s <close> = 'x' end\n\
+             assert(n == 11, n)",
+        );
     }
 
     #[test]
