@@ -16,6 +16,16 @@ const ALIAS_MT: &str = "regbot.alias_mt";
 /// Deepest nesting converted either way; deeper (or cyclic) tables are refused.
 const MAX_DEPTH: usize = 64;
 
+/// Most JSON (in approximate bytes) one conversion back from Lua may produce: twice the
+/// largest manifest or config read. The conversion runs in Rust, out of reach of the script's
+/// deadline hook and memory limit, and shared subtables or one string stored many times are
+/// small in Lua but not once copied out.
+const MAX_JSON: usize = 16 << 20;
+
+/// What each value costs against [`MAX_JSON`] besides its text, so that a table of many
+/// small values is bounded too.
+const VALUE_COST: usize = 16;
+
 /// Alternative spelling -> the JSON name stored in the table. No JSON name of a manifest,
 /// descriptor, platform or image config appears on the left, so the map is unambiguous.
 const ALIASES: &[(&str, &str)] = &[
@@ -173,7 +183,22 @@ fn to_lua_at(
 /// it decides whether an empty table is `[]` or `{}` and keeps the original key order (new
 /// keys follow, sorted).
 pub fn to_json(v: &Value, template: Option<&serde_json::Value>) -> mlua::Result<serde_json::Value> {
-    to_json_at(v, template, None, 0)
+    let mut budget = MAX_JSON;
+    to_json_at(v, template, None, 0, &mut budget)
+}
+
+/// Takes `n` bytes from the conversion budget, failing once it is spent.
+fn charge(budget: &mut usize, n: usize) -> mlua::Result<()> {
+    match budget.checked_sub(n) {
+        Some(left) => {
+            *budget = left;
+            Ok(())
+        }
+        None => Err(mlua::Error::runtime(format!(
+            "table too large to write as JSON (more than {} MiB)",
+            MAX_JSON >> 20
+        ))),
+    }
 }
 
 fn to_json_at(
@@ -181,12 +206,18 @@ fn to_json_at(
     template: Option<&serde_json::Value>,
     key: Option<&str>,
     depth: usize,
+    budget: &mut usize,
 ) -> mlua::Result<serde_json::Value> {
     if depth > MAX_DEPTH {
         return Err(mlua::Error::runtime(
             "table nested too deeply (or refers to itself)",
         ));
     }
+    let text = match v {
+        Value::String(s) => s.as_bytes().len(),
+        _ => 0,
+    };
+    charge(budget, text.saturating_add(VALUE_COST))?;
     Ok(match v {
         Value::Nil => serde_json::Value::Null,
         v if v.is_null() => serde_json::Value::Null,
@@ -200,7 +231,7 @@ fn to_json_at(
             .map(serde_json::Value::Number)
             .ok_or_else(|| mlua::Error::runtime(format!("{n} cannot be written as JSON")))?,
         Value::String(s) => serde_json::Value::String(s.to_str()?.to_string()),
-        Value::Table(t) => table_to_json(t, template, key, depth)?,
+        Value::Table(t) => table_to_json(t, template, key, depth, budget)?,
         other => {
             return Err(mlua::Error::runtime(format!(
                 "a {} cannot be written as JSON{}",
@@ -216,10 +247,19 @@ fn table_to_json(
     template: Option<&serde_json::Value>,
     key: Option<&str>,
     depth: usize,
+    budget: &mut usize,
 ) -> mlua::Result<serde_json::Value> {
     let mut entries: Vec<(Value, Value)> = Vec::new();
     for pair in t.pairs::<Value, Value>() {
-        entries.push(pair?);
+        // Charged per entry while collecting: the entries themselves are Rust memory.
+        let pair = pair?;
+        let key_len = match &pair.0 {
+            Value::String(s) => s.as_bytes().len(),
+            _ => 0,
+        };
+        // Quotes and a colon; the value is charged when converted.
+        charge(budget, key_len.saturating_add(3))?;
+        entries.push(pair);
     }
     let len = t.raw_len();
     let is_seq = len == entries.len()
@@ -248,6 +288,7 @@ fn table_to_json(
                 tmpl.and_then(|a| a.get(i - 1)),
                 key,
                 depth + 1,
+                budget,
             )?);
         }
         return Ok(serde_json::Value::Array(out));
@@ -278,7 +319,7 @@ fn table_to_json(
     let mut out = Map::new();
     for (name, v) in fields {
         let sub = tmpl.and_then(|o| o.get(&name));
-        let j = to_json_at(&v, sub, Some(&name), depth + 1)?;
+        let j = to_json_at(&v, sub, Some(&name), depth + 1, budget)?;
         out.insert(name, j);
     }
     Ok(serde_json::Value::Object(out))

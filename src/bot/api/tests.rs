@@ -679,3 +679,44 @@ fn module_tables_double_as_type_tables() {
         assert(blob.descriptor(b).digest == m.Config.Digest)
     "#);
 }
+
+/// Runs `src` in a fresh harness on its own thread; a conversion that never ends fails the
+/// test instead of hanging it.
+fn err_within(src: &'static str, limit: Duration) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let h = Harness::new(false);
+        let _ = tx.send(h.err(src));
+    });
+    rx.recv_timeout(limit).expect("script did not stop")
+}
+
+#[test]
+fn export_refuses_tables_larger_than_a_manifest() {
+    // Shared subtables: 40 levels of doubling is 2^40 leaves but little Lua memory. The
+    // conversion runs in Rust, where neither the deadline hook nor the memory limit reach.
+    let e = err_within(
+        r#"
+        local m = manifest.get(R .. ":v1", "linux/amd64")
+        local t = {"x"}
+        for i = 1, 40 do t = {t, t} end
+        m.layers = t
+        m:export()
+        "#,
+        Duration::from_secs(60),
+    );
+    assert!(e.contains("too large"), "{e}");
+    // The same string many times: small in Lua, large once copied out.
+    let e = err_within(
+        r#"
+        local cfg = image.config(R .. ":v1")
+        local s = string.rep("x", 1 << 20)
+        local env = {}
+        for i = 1, 64 do env[i] = s end
+        cfg.Config.Env = env
+        cfg:export()
+        "#,
+        Duration::from_secs(60),
+    );
+    assert!(e.contains("too large"), "{e}");
+}
