@@ -48,6 +48,14 @@ const HOOK_INSTRUCTIONS: u32 = 1000;
 /// global.
 const TOSTRING_KEY: &str = "regbot.sandbox.tostring";
 
+/// Longest line `print` or `warn` hands to the log sink; the rest is cut. The line is built
+/// in Rust memory, outside the Lua limit, and `print(table.unpack(t))` with one long string
+/// many times would otherwise grow it without bound.
+const MAX_LOG_LINE: usize = 1 << 20;
+
+/// Marks a line cut at [`MAX_LOG_LINE`].
+const TRUNCATED: &str = "... (truncated)";
+
 /// Registry key of the weak set of metatables scripts can reach (filled by the wrappers).
 const METATABLES_KEY: &str = "regbot.sandbox.metatables";
 
@@ -154,7 +162,13 @@ fn install_print(lua: &Lua, env: &ScriptEnv, name: &str) -> mlua::Result<()> {
                 line.push(b'\t');
             }
             let s: mlua::LuaString = tostring.call(v)?;
-            line.extend_from_slice(&s.as_bytes());
+            let room = MAX_LOG_LINE.saturating_sub(line.len());
+            let bytes = s.as_bytes();
+            line.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            if bytes.len() > room {
+                line.extend_from_slice(TRUNCATED.as_bytes());
+                break;
+            }
         }
         log(Level::Info, &script, &String::from_utf8_lossy(&line), &[]);
         Ok(())
@@ -171,7 +185,18 @@ fn install_print(lua: &Lua, env: &ScriptEnv, name: &str) -> mlua::Result<()> {
         if buf.is_empty() && !incomplete && piece.starts_with('@') {
             return Ok(());
         }
-        buf.push_str(piece);
+        let room = MAX_LOG_LINE.saturating_sub(buf.len());
+        if piece.len() <= room {
+            buf.push_str(piece);
+        } else if buf.len() <= MAX_LOG_LINE {
+            let mut cut = room;
+            while !piece.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            buf.push_str(&piece[..cut]);
+            // Now past the limit: later pieces are dropped and the marker stays last.
+            buf.push_str(TRUNCATED);
+        }
         if !incomplete {
             log(Level::Warn, &script, &buf, &[]);
             buf.clear();
@@ -973,6 +998,29 @@ mod tests {
                 (Level::Warn, "printer".to_string(), "w1w2".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn print_and_warn_lines_are_bounded() {
+        // One string many times is small in Lua but not once joined into a Rust line.
+        let (result, lines) = run_with(
+            small_memory(),
+            "big",
+            "local s = string.rep('x', 1 << 20) local t = {}\n\
+             for i = 1, 64 do t[i] = s end\n\
+             print(table.unpack(t)) warn(table.unpack(t)) print('after')",
+        );
+        result.unwrap();
+        assert_eq!(lines.len(), 3);
+        for line in &lines[..2] {
+            assert!(line.len() <= MAX_LOG_LINE + 64, "{}", line.len());
+            assert!(
+                line.ends_with("... (truncated)"),
+                "{}",
+                &line[line.len() - 20..]
+            );
+        }
+        assert_eq!(lines[2], "after");
     }
 
     #[test]
