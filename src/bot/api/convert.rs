@@ -7,6 +7,8 @@
 //! [`to_json`] sees it. Maps with free-form keys (annotations, labels, ports, volumes) get no
 //! metatable: an annotation named `Digest` must not alias `digest`.
 
+use std::collections::HashMap;
+
 use mlua::{Lua, Table, Value};
 use serde_json::{Map, Number};
 
@@ -308,8 +310,12 @@ fn table_to_json(
         };
         fields.push((name, v));
     }
-    // Original keys first, in their order; new keys after, sorted, so output is stable.
-    let pos = |name: &str| tmpl.and_then(|o| o.keys().position(|k| k == name));
+    // Original keys first, in their order; new keys after, sorted, so output is stable. The
+    // positions are looked up once: objects read from a registry can have many keys.
+    let order: HashMap<&str, usize> = tmpl
+        .map(|o| o.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect())
+        .unwrap_or_default();
+    let pos = |name: &str| order.get(name).copied();
     fields.sort_by(|(a, _), (b, _)| match (pos(a), pos(b)) {
         (Some(x), Some(y)) => x.cmp(&y),
         (Some(_), None) => std::cmp::Ordering::Less,

@@ -720,3 +720,30 @@ fn export_refuses_tables_larger_than_a_manifest() {
     );
     assert!(e.contains("too large"), "{e}");
 }
+
+#[test]
+fn export_of_a_large_object_keeps_its_key_order_quickly() {
+    // Ordering the keys by the template used to search the template once per comparison.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let n = 100_000;
+        let mut orig = serde_json::Map::new();
+        for i in 0..n {
+            orig.insert(format!("k{i}"), serde_json::Value::from(i));
+        }
+        let orig = serde_json::Value::Object(orig);
+        let lua = Lua::new();
+        let t = super::convert::to_lua(&lua, &orig).unwrap();
+        let back = super::convert::to_json(&t, Some(&orig)).unwrap();
+        let keys_kept = back
+            .as_object()
+            .unwrap()
+            .keys()
+            .eq(orig.as_object().unwrap().keys());
+        let _ = tx.send(keys_kept);
+    });
+    let kept = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("conversion did not finish");
+    assert!(kept);
+}
