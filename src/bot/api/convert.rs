@@ -139,7 +139,9 @@ pub fn alias_metatable(lua: &Lua) -> mlua::Result<Table> {
 }
 
 /// Converts a JSON value to Lua. Objects become alias tables unless `key` (the field holding
-/// them) is a free-form map; `null` becomes `mlua::Value::NULL` so arrays keep their length.
+/// them) is a free-form map. A `null` field is left out, so it reads as `nil` (Docker writes
+/// `"Labels": null`, and scripts test such fields with `if` or `or {}`); a `null` array item
+/// becomes `mlua::Value::NULL` so the array keeps its length.
 pub fn to_lua(lua: &Lua, v: &serde_json::Value) -> mlua::Result<Value> {
     to_lua_at(lua, v, None, 0)
 }
@@ -171,7 +173,9 @@ fn to_lua_at(
         serde_json::Value::Object(o) => {
             let t = lua.create_table_with_capacity(0, o.len())?;
             for (k, item) in o {
-                t.raw_set(k.as_str(), to_lua_at(lua, item, Some(k), depth + 1)?)?;
+                if !item.is_null() {
+                    t.raw_set(k.as_str(), to_lua_at(lua, item, Some(k), depth + 1)?)?;
+                }
             }
             if !key.is_some_and(|k| FREE_MAPS.contains(&k)) {
                 t.set_metatable(Some(alias_metatable(lua)?))?;
@@ -273,14 +277,24 @@ fn table_to_json(
         Some(serde_json::Value::Object(_)) => false,
         _ => key.is_some_and(|k| ARRAYS.contains(&k)),
     };
-    if entries.is_empty() {
+    // Fields that were null in the document read as nil; put them back so that an unedited
+    // table converts to the same JSON (and an export keeps the digest).
+    let mut nulls = Vec::new();
+    if let Some(serde_json::Value::Object(o)) = template {
+        for (k, v) in o {
+            if v.is_null() && t.raw_get::<Value>(k.as_str())?.is_nil() {
+                nulls.push(k.clone());
+            }
+        }
+    }
+    if entries.is_empty() && nulls.is_empty() {
         return Ok(if want_array {
             serde_json::Value::Array(Vec::new())
         } else {
             serde_json::Value::Object(Map::new())
         });
     }
-    if is_seq {
+    if is_seq && nulls.is_empty() {
         let tmpl = template.and_then(|t| t.as_array());
         let mut out = Vec::with_capacity(len);
         for i in 1..=len {
@@ -310,6 +324,7 @@ fn table_to_json(
         };
         fields.push((name, v));
     }
+    fields.extend(nulls.into_iter().map(|k| (k, Value::Nil)));
     // Original keys first, in their order; new keys after, sorted, so output is stable. The
     // positions are looked up once: objects read from a registry can have many keys.
     let order: HashMap<&str, usize> = tmpl

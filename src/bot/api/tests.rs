@@ -747,3 +747,36 @@ fn export_of_a_large_object_keeps_its_key_order_quickly() {
         .expect("conversion did not finish");
     assert!(kept);
 }
+
+#[test]
+fn json_null_fields_read_as_nil_and_survive_export() {
+    // Docker writes `"Labels": null`; scripts test such fields with `or {}` and `if`.
+    let orig: serde_json::Value = serde_json::from_str(
+        r#"{"config": {"Labels": null, "Env": ["A=1"], "Volumes": null},
+            "history": [null, {"created_by": "x"}]}"#,
+    )
+    .unwrap();
+    let lua = Lua::new();
+    let t = super::convert::to_lua(&lua, &orig).unwrap();
+    lua.globals().set("cfg", &t).unwrap();
+    lua.load(
+        r#"
+        assert(cfg.config.Labels == nil, type(cfg.config.Labels))
+        assert(cfg.Config.labels == nil)
+        local labels = cfg.config.Labels or {}
+        assert(labels["x"] == nil)
+        assert(#cfg.history == 2, "a null array item keeps its place")
+        "#,
+    )
+    .exec()
+    .unwrap();
+    let back = super::convert::to_json(&t, Some(&orig)).unwrap();
+    assert_eq!(
+        back, orig,
+        "an unedited table converts back to the same JSON"
+    );
+    lua.load(r#"cfg.config.Labels = {a = "b"}"#).exec().unwrap();
+    let back = super::convert::to_json(&t, Some(&orig)).unwrap();
+    assert_eq!(back["config"]["Labels"], serde_json::json!({"a": "b"}));
+    assert_eq!(back["config"]["Volumes"], serde_json::Value::Null);
+}
