@@ -150,7 +150,7 @@ fn put(lua: &Lua, r: &Value, content: &Value) -> mlua::Result<(String, i64)> {
         Source::Blob(b) => api
             .scheme(F, &b.0)?
             .blob_get(&b.0, &b.1)
-            .and_then(|mut rdr| target.blob_put(&r, &expect, &mut rdr)),
+            .and_then(|rdr| target.blob_put(&r, &expect, &mut super::Deadline::of_run(lua, rdr))),
     }
     .map_err(fail(F))?;
     Ok((got.digest.to_string(), got.size))

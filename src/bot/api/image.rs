@@ -344,12 +344,12 @@ fn export_tar(lua: &Lua, r: &Value, file: &Value) -> mlua::Result<()> {
     let scheme = api.scheme(F, &r)?;
     let path = Path::new(&file);
     let f = std::fs::File::create(path).map_err(|e| fail(F)(Error::io(e, file.clone())))?;
-    let mut out = BufWriter::with_capacity(256 * 1024, f);
+    let mut out = super::Deadline::of_run(lua, BufWriter::with_capacity(256 * 1024, f));
     let res = crate::archive::export(scheme, &r, &Default::default(), &mut out)
         .and_then(|_| out.flush().map_err(|e| Error::io(e, file.clone())));
     if let Err(e) = res {
-        // Never leave a partial tar that looks like a good one.
-        drop(out);
+        // Never leave a partial tar that looks like a good one (nor flush more of it).
+        drop(out.inner.into_parts());
         let _ = std::fs::remove_file(path);
         return Err(fail(F)(e));
     }

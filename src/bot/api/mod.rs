@@ -19,7 +19,9 @@
 //! at once).
 //!
 //! Calls check the run's deadline ([`check_deadline`](super::check_deadline)) before any I/O,
-//! and the rate-limit wait sleeps in short slices so a timeout ends it.
+//! and the rate-limit wait sleeps in short slices so a timeout ends it. Transfers stop at the
+//! deadline too: `image.copy` between blobs and reads, `image.exportTar` and a `blob.put` of
+//! a blob object on every buffer. `image.importTar` still runs to its end.
 
 mod blob;
 mod convert;
@@ -71,6 +73,53 @@ impl Api {
                 &[("ref", &r.common_name()), ("err", &e.to_string())],
             );
         }
+    }
+}
+
+/// A reader or writer that fails once the run's deadline has passed, so a transfer streaming
+/// through it (a tar export, a blob put) stops there instead of running past the script's
+/// timeout. Checked on every call; each call moves at most one buffer.
+struct Deadline<T> {
+    inner: T,
+    at: Option<std::time::Instant>,
+}
+
+impl<T> Deadline<T> {
+    /// Wraps `inner` with the deadline of the run in `lua`.
+    fn of_run(lua: &Lua, inner: T) -> Deadline<T> {
+        let at = lua
+            .app_data_ref::<super::RunState>()
+            .and_then(|s| s.deadline);
+        Deadline { inner, at }
+    }
+
+    fn check(&self) -> std::io::Result<()> {
+        if self.at.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "script timeout reached",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.check()?;
+        self.inner.read(buf)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Deadline<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.check()?;
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.flush()
     }
 }
 
