@@ -170,16 +170,19 @@ fn duration_arg(func: &str, n: usize, v: &Value, default: Duration) -> mlua::Res
     }
 }
 
-/// Sleeps `d` in short slices, stopping with an error at the run's deadline.
+/// Sleeps `d` in short slices, stopping with an error at the run's deadline. Go durations
+/// reach centuries, past what an `Instant` can hold: such a sleep only ends at the deadline.
 fn sleep(lua: &Lua, d: Duration) -> mlua::Result<()> {
-    let end = Instant::now() + d;
+    let end = Instant::now().checked_add(d);
     loop {
         super::super::check_deadline(lua)?;
         let now = Instant::now();
-        if now >= end {
-            return Ok(());
-        }
-        std::thread::sleep((end - now).min(WAIT_SLICE));
+        let left = match end {
+            Some(end) if now >= end => return Ok(()),
+            Some(end) => end - now,
+            None => WAIT_SLICE,
+        };
+        std::thread::sleep(left.min(WAIT_SLICE));
     }
 }
 
@@ -199,7 +202,11 @@ pub(super) fn wait_loop(
         if !rl.set || rl.remain >= limit {
             return Ok(true);
         }
-        if start.elapsed() + poll > timeout {
+        if start
+            .elapsed()
+            .checked_add(poll)
+            .is_none_or(|next| next > timeout)
+        {
             return Ok(false);
         }
         sleep(lua, poll)?;

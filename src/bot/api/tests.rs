@@ -780,3 +780,29 @@ fn json_null_fields_read_as_nil_and_survive_export() {
     assert_eq!(back["config"]["Labels"], serde_json::json!({"a": "b"}));
     assert_eq!(back["config"]["Volumes"], serde_json::Value::Null);
 }
+
+#[test]
+fn huge_wait_durations_do_not_overflow() {
+    // Go durations reach u64::MAX seconds; adding one to an Instant panicked (an abort in
+    // release builds, taking every script down).
+    let limited = || {
+        Ok(crate::ratelimit::RateLimit {
+            set: true,
+            ..Default::default()
+        })
+    };
+    let h = Harness::with_deadline(false, Some(Instant::now() + Duration::from_millis(300)));
+    let e = super::image::wait_loop(
+        &h.lua,
+        5,
+        Duration::from_secs(u64::MAX / 2),
+        Duration::MAX,
+        limited,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("timeout reached"), "{e}");
+    let h = Harness::new(false);
+    let got = super::image::wait_loop(&h.lua, 5, Duration::MAX, Duration::from_secs(60), limited)
+        .unwrap();
+    assert!(!got, "a poll past the timeout ends the wait");
+}
