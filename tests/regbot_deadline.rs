@@ -86,6 +86,19 @@ fn blob_put_stops_at_the_script_deadline() {
 }
 
 #[test]
+fn reading_a_blob_stops_at_the_script_deadline() {
+    let reg = FakeRegistry::start();
+    let layer = slow_image(&reg);
+    let tmp = TempDir::new();
+    // Without the deadline the read ends after about 6 s and the script succeeds.
+    run_with_timeout(
+        &reg,
+        &tmp,
+        &format!(r#"local s = tostring(blob.get("{{host}}/src", "{layer}"))"#),
+    );
+}
+
+#[test]
 fn copy_stops_at_the_script_deadline_without_tagging() {
     let reg = FakeRegistry::start();
     let layer: Vec<u8> = (0..8u32 << 20)

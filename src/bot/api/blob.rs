@@ -5,6 +5,7 @@
 //! target, so copying a large layer never holds it in Lua memory.
 
 use std::cell::RefCell;
+use std::io::Read;
 
 use mlua::{AnyUserData, Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 
@@ -33,16 +34,27 @@ pub struct BlobObj {
 }
 
 impl BlobObj {
-    /// The content, read once and kept.
-    fn bytes(&self, api: &Api, func: &str) -> mlua::Result<Vec<u8>> {
+    /// The content, read once and kept. The read stops at the run's deadline.
+    fn bytes(&self, lua: &Lua, api: &Api, func: &str) -> mlua::Result<Vec<u8>> {
         if let Some(b) = self.content.borrow().as_ref() {
             return Ok(b.clone());
         }
-        let b = api
+        let max = MAX_BLOB_STRING.min(api.env.limits.memory);
+        let rdr = api
             .scheme(func, &self.r)?
             .blob_get(&self.r, &self.desc)
-            .and_then(|rdr| rdr.read_all(MAX_BLOB_STRING.min(api.env.limits.memory)))
             .map_err(fail(func))?;
+        let mut b = Vec::new();
+        super::Deadline::of_run(lua, rdr)
+            .take(max as u64 + 1)
+            .read_to_end(&mut b)
+            .map_err(|e| fail(func)(crate::Error::io(e, self.desc.digest.to_string())))?;
+        if b.len() > max {
+            return Err(fail(func)(crate::Error::new(
+                crate::ErrorKind::SizeLimit,
+                format!("blob {} exceeds the {max} byte limit", self.desc.digest),
+            )));
+        }
         *self.content.borrow_mut() = Some(b.clone());
         Ok(b)
     }
@@ -57,7 +69,7 @@ impl UserData for BlobObj {
                 ));
             }
             let api = enter(lua)?;
-            let b = this.bytes(&api, "tostring(blob)")?;
+            let b = this.bytes(lua, &api, "tostring(blob)")?;
             Ok(Value::String(lua.create_string(b)?))
         });
         m.add_method("descriptor", |lua, this, ()| {

@@ -20,8 +20,9 @@
 //!
 //! Calls check the run's deadline ([`check_deadline`](super::check_deadline)) before any I/O,
 //! and the rate-limit wait sleeps in short slices so a timeout ends it. Transfers stop at the
-//! deadline too: `image.copy` between blobs and reads, `image.exportTar` and a `blob.put` of
-//! a blob object on every buffer. `image.importTar` still runs to its end.
+//! deadline too: `image.copy` between blobs and reads; `image.exportTar`, `tostring` of a
+//! blob and a `blob.put` of a blob object on every buffer. `image.importTar` still runs to its
+//! end.
 
 mod blob;
 mod convert;
