@@ -24,9 +24,10 @@
 //! Once a run is killed (deadline passed or memory limit hit) it stays killed: `pcall`, `xpcall`,
 //! `coroutine.resume`, `coroutine.close` and `load` are wrapped so that they re-raise instead of
 //! returning the error to the script, and the hook keeps raising; `__close` handlers lose their
-//! metamethod (mlua runs some of them with hooks off while raising the kill). Known gap: the
-//! hook only runs between Lua instructions, so one long C call (a pathological `string.find`
-//! pattern) finishes before the deadline is noticed.
+//! metamethod (mlua runs some of them with hooks off while raising the kill). The hook only
+//! runs between Lua instructions, so one long C call finishes before the deadline is noticed:
+//! `string.rep` of an empty string answers without looping and `table.move` refuses more
+//! than 2^24 slots, but a pathological `string.find` pattern is a known gap.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -55,6 +56,9 @@ const MAX_LOG_LINE: usize = 1 << 20;
 
 /// Marks a line cut at [`MAX_LOG_LINE`].
 const TRUNCATED: &str = "... (truncated)";
+
+/// Chunk name of [`WRAPPERS`] in Lua's messages.
+const WRAPPERS_ID: &str = "regbot sandbox";
 
 /// Registry key of the weak set of metatables scripts can reach (filled by the wrappers).
 const METATABLES_KEY: &str = "regbot.sandbox.metatables";
@@ -272,6 +276,27 @@ _ENV.setmetatable = function(t, mt)
   return setmetatable(t, mt)
 end
 
+-- Two library functions loop in C once per element, where the hook cannot stop them: an
+-- empty string repeated `math.maxinteger` times, and a move of that many table slots. The
+-- empty repeat is answered directly; a move is capped at 2^24 slots, more than a table fits
+-- in the default memory limit. Other arguments reach the originals and their errors.
+local rep, move, tointeger = string.rep, table.move, math.tointeger
+
+string.rep = function(s, n, sep)
+  if s == "" and (sep == nil or sep == "") and tointeger(n) then
+    return ""
+  end
+  return rep(s, n, sep)
+end
+
+table.move = function(a1, f, e, t, a2)
+  local first, last = tointeger(f), tointeger(e)
+  if first and last and last // 2 - first // 2 >= (1 << 23) then
+    error("bad argument #3 to 'move' (too many elements to move for regbot)", 2)
+  end
+  return move(a1, f, e, t, a2)
+end
+
 _ENV.getmetatable = function(...)
   local mt = getmetatable(...)
   if type(mt) == "table" then
@@ -299,7 +324,7 @@ fn install_wrappers(lua: &Lua) -> mlua::Result<()> {
     })?;
     let metatables: Table = lua
         .load(WRAPPERS)
-        .set_name("=regbot sandbox")
+        .set_name(format!("={WRAPPERS_ID}"))
         .set_mode(ChunkMode::Text)
         .call((check, note))?;
     lua.set_named_registry_value(METATABLES_KEY, metatables)
@@ -424,6 +449,12 @@ fn script_error(lua: &Lua, env: &ScriptEnv, name: &str, err: mlua::Error) -> Err
         mlua::Error::RuntimeError(message) => {
             let (msg, traceback) = split_traceback(message);
             let (line, msg) = split_position(id, msg);
+            // A library function called through one of our wrappers names the wrapper's
+            // line; the script's line is in the traceback.
+            let (line, msg) = match line {
+                Some(_) => (line, msg),
+                None => (None, split_position(WRAPPERS_ID.as_bytes(), msg).1),
+            };
             let line = line.or_else(|| traceback.and_then(|tb| traceback_line(id, tb)));
             (line, Error::new(ErrorKind::Other, msg))
         }
@@ -1126,6 +1157,27 @@ mod tests {
              do local s <close> = 'x' end\n\
              assert(n == 11, n)",
         );
+    }
+
+    #[test]
+    fn long_c_loops_are_refused_or_cut_short() {
+        // Both ran one C loop per element, out of the hook's reach: hours past any timeout.
+        let (result, _) = run_with(
+            quick_timeout(),
+            "loop",
+            r#"
+            assert(string.rep("", math.maxinteger) == "")
+            assert((""):rep(1e18, "") == "")
+            assert(string.rep("ab", 3, ",") == "ab,ab,ab")
+            assert(not pcall(string.rep, "", "x"))
+            local ok, err = pcall(table.move, {}, 1, math.maxinteger - 1, 1)
+            assert(not ok and err:find("too many elements"), err)
+            local t = table.move({1, 2, 3}, 1, 3, 2)
+            assert(t[1] == 1 and t[2] == 1 and t[3] == 2 and t[4] == 3)
+            assert(table.move({1, 2}, 1, 2, 1, {})[2] == 2)
+            "#,
+        );
+        result.unwrap();
     }
 
     #[test]
