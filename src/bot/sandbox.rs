@@ -26,8 +26,9 @@
 //! returning the error to the script, and the hook keeps raising; `__close` handlers lose their
 //! metamethod (mlua runs some of them with hooks off while raising the kill). The hook only
 //! runs between Lua instructions, so one long C call finishes before the deadline is noticed:
-//! `string.rep` of an empty string answers without looping and `table.move` refuses more
-//! than 2^24 slots, but a pathological `string.find` pattern is a known gap.
+//! `string.rep` of an empty string answers without looping and `table.move`, `table.insert`
+//! and `table.remove` refuse more than 2^24 slots, but a pathological `string.find` pattern
+//! is a known gap.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -276,11 +277,33 @@ _ENV.setmetatable = function(t, mt)
   return setmetatable(t, mt)
 end
 
--- Two library functions loop in C once per element, where the hook cannot stop them: an
--- empty string repeated `math.maxinteger` times, and a move of that many table slots. The
--- empty repeat is answered directly; a move is capped at 2^24 slots, more than a table fits
--- in the default memory limit. Other arguments reach the originals and their errors.
+-- Some library functions loop in C once per element, where the hook cannot stop them: an
+-- empty string repeated `math.maxinteger` times, a move of that many table slots, an insert
+-- or remove shifting up to a length a `__len` metamethod made up. The empty repeat is
+-- answered directly; the others are capped at 2^24 slots, more than a table fits in the
+-- default memory limit. Other arguments reach the originals and their errors.
 local rep, move, tointeger = string.rep, table.move, math.tointeger
+local insert, remove = table.insert, table.remove
+local MAX_SLOTS = 1 << 24
+
+local function check_len(t, name)
+  if type(t) == "table" then
+    local n = tointeger(#t)
+    if n and n >= MAX_SLOTS then
+      error("bad argument #1 to '" .. name .. "' (table too long for regbot)", 3)
+    end
+  end
+end
+
+table.insert = function(t, ...)
+  check_len(t, "insert")
+  return insert(t, ...)
+end
+
+table.remove = function(t, ...)
+  check_len(t, "remove")
+  return remove(t, ...)
+end
 
 string.rep = function(s, n, sep)
   if s == "" and (sep == nil or sep == "") and tointeger(n) then
@@ -291,7 +314,7 @@ end
 
 table.move = function(a1, f, e, t, a2)
   local first, last = tointeger(f), tointeger(e)
-  if first and last and last // 2 - first // 2 >= (1 << 23) then
+  if first and last and last // 2 - first // 2 >= MAX_SLOTS // 2 then
     error("bad argument #3 to 'move' (too many elements to move for regbot)", 2)
   end
   return move(a1, f, e, t, a2)
@@ -1175,6 +1198,16 @@ mod tests {
             local t = table.move({1, 2, 3}, 1, 3, 2)
             assert(t[1] == 1 and t[2] == 1 and t[3] == 2 and t[4] == 3)
             assert(table.move({1, 2}, 1, 2, 1, {})[2] == 2)
+            -- A __len claiming a huge length made insert and remove shift that many slots.
+            local long = setmetatable({}, {__len = function() return math.maxinteger - 1 end})
+            ok, err = pcall(table.insert, long, 1, "x")
+            assert(not ok and err:find("too long"), err)
+            ok, err = pcall(table.remove, long, 1)
+            assert(not ok and err:find("too long"), err)
+            local list = {1, 2, 3}
+            table.insert(list, 1, 0) table.insert(list, 4)
+            assert(table.remove(list, 1) == 0 and table.remove(list) == 4 and #list == 3)
+            assert(not pcall(table.insert, nil, 1))
             "#,
         );
         result.unwrap();
