@@ -473,11 +473,9 @@ fn script_error(lua: &Lua, env: &ScriptEnv, name: &str, err: mlua::Error) -> Err
             let (msg, traceback) = split_traceback(message);
             let (line, msg) = split_position(id, msg);
             // A library function called through one of our wrappers names the wrapper's
-            // line; the script's line is in the traceback.
-            let (line, msg) = match line {
-                Some(_) => (line, msg),
-                None => (None, split_position(WRAPPERS_ID.as_bytes(), msg).1),
-            };
+            // line (after the script's, when coroutine.wrap passed the error on); the
+            // script's line is in the traceback.
+            let msg = split_position(WRAPPERS_ID.as_bytes(), msg).1;
             let line = line.or_else(|| traceback.and_then(|tb| traceback_line(id, tb)));
             (line, Error::new(ErrorKind::Other, msg))
         }
@@ -1107,6 +1105,23 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "script \"rt\": line 4: bad argument #1 to 'date' (invalid conversion specifier '%Q')"
+        );
+    }
+
+    #[test]
+    fn errors_raised_through_wrappers_name_the_script_line() {
+        let e = run_err(
+            "w",
+            "\ncoroutine.wrap(function() coroutine.close(coroutine.running()) end)()",
+        );
+        assert_eq!(
+            e.to_string(),
+            "script \"w\": line 2: cannot close a running coroutine"
+        );
+        let e = run_err("w", "\n\nstring.rep('x', 1 << 40)");
+        assert_eq!(
+            e.to_string(),
+            "script \"w\": line 3: resulting string too large"
         );
     }
 
