@@ -25,7 +25,7 @@ pub struct Limits {
     /// Wall-clock budget of the run; enforced inside Lua by an instruction-count hook, so a
     /// tight loop stops too. `None`: no deadline.
     pub timeout: Option<Duration>,
-    /// Bytes the Lua state may allocate.
+    /// Bytes the Lua state may allocate (0: no limit).
     pub memory: usize,
 }
 

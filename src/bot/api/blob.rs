@@ -39,7 +39,11 @@ impl BlobObj {
         if let Some(b) = self.content.borrow().as_ref() {
             return Ok(b.clone());
         }
-        let max = MAX_BLOB_STRING.min(api.env.limits.memory);
+        // A memory limit of 0 means none (as in mlua).
+        let max = match api.env.limits.memory {
+            0 => MAX_BLOB_STRING,
+            m => MAX_BLOB_STRING.min(m),
+        };
         let rdr = api
             .scheme(func, &self.r)?
             .blob_get(&self.r, &self.desc)

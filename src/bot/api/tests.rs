@@ -86,10 +86,18 @@ struct Harness {
 
 impl Harness {
     fn new(dry_run: bool) -> Harness {
-        Self::with_deadline(dry_run, None)
+        Self::with(dry_run, None, Limits::default())
     }
 
     fn with_deadline(dry_run: bool, deadline: Option<Instant>) -> Harness {
+        Self::with(dry_run, deadline, Limits::default())
+    }
+
+    fn with_limits(dry_run: bool, limits: Limits) -> Harness {
+        Self::with(dry_run, None, limits)
+    }
+
+    fn with(dry_run: bool, deadline: Option<Instant>, limits: Limits) -> Harness {
         let tmp = TempDir::new();
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/testrepo"),
@@ -119,7 +127,7 @@ impl Harness {
                         .collect(),
                 ))
             }),
-            limits: Limits::default(),
+            limits,
         };
         let lua = Lua::new();
         lua.set_app_data(RunState {
@@ -805,4 +813,20 @@ fn huge_wait_durations_do_not_overflow() {
     let got = super::image::wait_loop(&h.lua, 5, Duration::MAX, Duration::from_secs(60), limited)
         .unwrap();
     assert!(!got, "a poll past the timeout ends the wait");
+}
+
+#[test]
+fn no_memory_limit_still_reads_blobs() {
+    let h = Harness::with_limits(
+        false,
+        Limits {
+            timeout: None,
+            memory: 0,
+        },
+    );
+    h.ok(r#"
+        local m = manifest.get(R .. ":v1", "linux/amd64")
+        local b = blob.get(R, m.Config.Digest)
+        assert(#tostring(b) == m.Config.Size, "config blob read in full")
+    "#);
 }
