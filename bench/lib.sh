@@ -145,3 +145,13 @@ seed_bench_repo() {
     n=$($rg tag ls "$host/bench" | grep -vc '^sha256-')
     [[ $n -eq $tags ]] || { echo "error: $host/bench has $n tags, want $tags" >&2; exit 1; }
 }
+
+# config_head HOST...: the `defaults` and `creds` part of a regsync/regbot config for
+# plain-http HOSTs, without docker's logins.
+config_head() {
+    printf 'defaults:\n  skipDockerConfig: true\ncreds:\n'
+    local h
+    for h in "$@"; do
+        printf '  - registry: %s\n    tls: disabled\n' "$h"
+    done
+}

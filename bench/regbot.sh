@@ -23,12 +23,8 @@ seed_bench_repo "$A" "$TAGS"
 
 # cfg NAME TIMEOUT LUA -> a config with one script
 cfg() {
+    config_head "$A"
     cat <<EOF
-defaults:
-  skipDockerConfig: true
-creds:
-  - registry: $A
-    tls: disabled
 scripts:
   - name: $1
     timeout: $2

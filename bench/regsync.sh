@@ -27,21 +27,15 @@ seed_bench_repo "$A" "$TAGS"
 
 # cfg REPO -> a config syncing A/bench to B/REPO
 cfg() {
+    config_head "$A" "$B"
     cat <<EOF
-defaults:
-  skipDockerConfig: true
-creds:
-  - registry: $A
-    tls: disabled
-  - registry: $B
-    tls: disabled
 sync:
   - source: $A/bench
     target: $B/$1
     type: repository
 EOF
 }
-export -f cfg
+export -f cfg config_head
 export A B
 ntags() { # ntags REPO: tags in B/REPO (no referrer fallback tags)
     local got

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::fakereg::{sha256_digest, FakeRegistry, Fault, Rule};
+use support::fakereg::{FakeRegistry, Fault, Rule};
 use support::{layout_tags, regbot, run_text, TempDir};
 
 /// A registry whose `src:v1` has one 8 MiB layer served slowly (about 6 s); returns the
@@ -37,8 +37,8 @@ fn slow_image(reg: &FakeRegistry) -> String {
 }
 
 /// Runs `script` (one line of Lua, `{host}` and `{out}` filled in) with a one second timeout
-/// and checks the run failed on it.
-fn run_with_timeout(reg: &FakeRegistry, tmp: &TempDir, script: &str) {
+/// and checks the run failed on it; returns regbot's log.
+fn run_with_timeout(reg: &FakeRegistry, tmp: &TempDir, script: &str) -> String {
     let out = tmp.join("out");
     let script = script
         .replace("{host}", &reg.host())
@@ -51,7 +51,9 @@ fn run_with_timeout(reg: &FakeRegistry, tmp: &TempDir, script: &str) {
     std::fs::write(&cfg, yaml).unwrap();
     let (code, _, err) = run_text(regbot(tmp).arg("once").arg("-c").arg(&cfg));
     assert_eq!(code, 1, "{err}");
+    assert!(err.contains("script=slow "), "{err}");
     assert!(err.contains("timeout after 1s"), "{err}");
+    err
 }
 
 #[test]
@@ -101,45 +103,15 @@ fn reading_a_blob_stops_at_the_script_deadline() {
 #[test]
 fn copy_stops_at_the_script_deadline_without_tagging() {
     let reg = FakeRegistry::start();
-    let layer: Vec<u8> = (0..8u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    let layer_digest = reg.put_blob("src", &layer);
-    let config = reg.put_blob("src", b"{}");
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": layer_digest,
-            "size": layer.len(),
-        }],
-    })
-    .to_string();
-    reg.put_manifest(
-        "src",
-        "v1",
-        manifest.as_bytes(),
-        "application/vnd.oci.image.manifest.v1+json",
-    );
-    assert_eq!(layer_digest, sha256_digest(&layer));
-    reg.add_rule(Rule::always(Fault::Slow).method("GET").path("/blobs/"));
-
+    slow_image(&reg);
     let tmp = TempDir::new();
-    let out = tmp.join("out");
-    let yaml = format!(
-        "defaults:\n  skipDockerConfig: true\ncreds:\n  - registry: {host}\n    tls: disabled\nscripts:\n  - name: slowcopy\n    timeout: 1s\n    script: |\n      image.copy(\"{host}/src:v1\", \"ocidir://{out}:v1\")\n      log(\"copy finished\")\n",
-        host = reg.host(),
-        out = out.display(),
+    let err = run_with_timeout(
+        &reg,
+        &tmp,
+        r#"image.copy("{host}/src:v1", "ocidir://{out}:v1") log("copy finished")"#,
     );
-    let cfg = tmp.join("regbot.yaml");
-    std::fs::write(&cfg, yaml).unwrap();
-    let (code, _, err) = run_text(regbot(&tmp).arg("once").arg("-c").arg(&cfg));
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("slowcopy"), "{err}");
-    assert!(err.contains("timeout after 1s"), "{err}");
     assert!(!err.contains("copy finished"), "{err}");
     // Had the copy run to its end (about 6 s) the tag would be there: it was stopped inside.
+    let out = tmp.join("out");
     assert!(layout_tags(&out).is_empty(), "{:?}", layout_tags(&out));
 }
