@@ -74,6 +74,7 @@ pub mod url;
 
 mod civil;
 mod client;
+mod deadline;
 
 pub use client::{Client, ClientConfig};
 pub use descriptor::Descriptor;

@@ -35,6 +35,9 @@ pub struct ImportOpts {
     /// Which image of a multi-image tar: matched against `RepoTags` (docker) or the
     /// `org.opencontainers.image.ref.name` / `io.containerd.image.name` annotations (OCI).
     pub name: String,
+    /// Stop (kind `Canceled`) once this passes: checked on every read of the tar and before
+    /// each manifest put, so nothing is tagged after it.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// What [`import`] did.
@@ -78,7 +81,10 @@ pub fn import(
             f.seek(SeekFrom::Start(0))?;
             let (t, out) = TempFile::create("regclient-import")?;
             let mut out = BufWriter::new(out);
-            let mut dec = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
+            let mut dec = crate::deadline::DeadlineIo::new(
+                flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)),
+                opts.deadline,
+            );
             std::io::copy(&mut dec, &mut out)
                 .map_err(|e| bad(format!("decompressing {}: {e}", file.display())))?;
             out.flush()?;
@@ -124,12 +130,14 @@ fn push_blob(
     path: &str,
     open: &dyn Fn() -> Result<Box<dyn Read>>,
     n: &mut Pushed,
+    deadline: Option<std::time::Instant>,
 ) -> Result<()> {
+    crate::deadline::check(deadline, "import")?;
     if scheme.blob_head(r, d).is_ok() {
         n.skipped += 1;
         return Ok(());
     }
-    let mut rdr = open()?;
+    let mut rdr = crate::deadline::DeadlineIo::new(open()?, deadline);
     scheme
         .blob_put(r, &BlobExpect::from_descriptor(d), &mut rdr)
         .map_err(|e| e.context(format!("importing tar entry {path:?}")))?;
@@ -307,9 +315,10 @@ fn import_oci(
     let mut n = Pushed::default();
     for (path, d) in &blobs {
         let open = || -> Result<Box<dyn Read>> { Ok(Box::new(idx.open(path)?)) };
-        push_blob(scheme, r, d, path, &open, &mut n)?;
+        push_blob(scheme, r, d, path, &open, &mut n, opts.deadline)?;
     }
     let top = order.pop().expect("the chosen manifest was read");
+    crate::deadline::check(opts.deadline, "import")?;
     for m in &order {
         scheme
             .manifest_put(
@@ -319,6 +328,7 @@ fn import_oci(
             )
             .map_err(|e| e.context(format!("pushing manifest {}", m.digest())))?;
     }
+    crate::deadline::check(opts.deadline, "import")?;
     put_top(scheme, r, &top)?;
     Ok(ImportReport {
         format: "oci",
@@ -490,7 +500,7 @@ fn import_docker(
                 ..Default::default()
             };
             let open = || -> Result<Box<dyn Read>> { Ok(Box::new(idx.open(path)?)) };
-            push_blob(scheme, r, &d, path, &open, &mut n)?;
+            push_blob(scheme, r, &d, path, &open, &mut n, opts.deadline)?;
             layers.push(d);
             continue;
         }
@@ -524,7 +534,7 @@ fn import_docker(
                     ..Default::default()
                 };
                 let open = || -> Result<Box<dyn Read>> { Ok(Box::new(idx.open(path)?)) };
-                push_blob(scheme, r, &d, path, &open, &mut n)?;
+                push_blob(scheme, r, &d, path, &open, &mut n, opts.deadline)?;
                 layers.push(d);
             }
             c => {
@@ -539,7 +549,15 @@ fn import_docker(
         }
     }
     let open = || -> Result<Box<dyn Read>> { Ok(Box::new(std::io::Cursor::new(config.clone()))) };
-    push_blob(scheme, r, &config_desc, &entry.config, &open, &mut n)?;
+    push_blob(
+        scheme,
+        r,
+        &config_desc,
+        &entry.config,
+        &open,
+        &mut n,
+        opts.deadline,
+    )?;
     let m = Manifest::from_body(
         Body::Image(ImageManifest {
             schema_version: 2,
@@ -550,6 +568,7 @@ fn import_docker(
         }),
         Algorithm::Sha256,
     )?;
+    crate::deadline::check(opts.deadline, "import")?;
     put_top(scheme, r, &m)?;
     Ok(ImportReport {
         format: "docker",

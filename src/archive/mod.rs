@@ -143,3 +143,44 @@ mod tests {
         assert_eq!(Compression::detect(b""), Compression::None);
     }
 }
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+    use crate::scheme::ocidir::{OciDir, OciDirOpts};
+    use crate::scheme::{Scheme, TagOpts};
+    use crate::Reference;
+
+    /// An import whose deadline has passed stops before pushing anything: no tag appears.
+    #[test]
+    fn import_stops_at_its_deadline_without_tagging() {
+        let dir =
+            std::env::temp_dir().join(format!("regclient-import-deadline-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ocidir = OciDir::new(OciDirOpts::default());
+        let src = Reference::parse(&format!(
+            "ocidir://{}/testdata/testrepo:v1",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let tar = dir.join("v1.tar");
+        let mut f = std::fs::File::create(&tar).unwrap();
+        export(&ocidir, &src, &ExportOpts::default(), &mut f).unwrap();
+        drop(f);
+        let tgt = Reference::parse(&format!("ocidir://{}/out:v1", dir.display())).unwrap();
+        let late = ImportOpts {
+            deadline: Some(std::time::Instant::now()),
+            ..Default::default()
+        };
+        let err = import(&ocidir, &tgt, &tar, &late).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Canceled, "{err}");
+        let tags = ocidir.tag_list(&tgt, &TagOpts::default()).map(|l| l.tags);
+        assert!(tags.unwrap_or_default().is_empty());
+        // The same import without a deadline lands.
+        import(&ocidir, &tgt, &tar, &ImportOpts::default()).unwrap();
+        let tags = ocidir.tag_list(&tgt, &TagOpts::default()).unwrap().tags;
+        assert!(tags.contains(&"v1".to_string()), "{tags:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

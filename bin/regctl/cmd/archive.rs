@@ -67,6 +67,7 @@ pub fn import(ctx: &Ctx) -> Result<()> {
     }
     let opts = ImportOpts {
         name: ctx.m.value("name").to_string(),
+        deadline: None,
     };
     let scheme = ctx.client.scheme(&r)?;
     let report = archive::import(scheme, &r, Path::new(file), &opts)

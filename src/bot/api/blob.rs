@@ -49,7 +49,7 @@ impl BlobObj {
             .blob_get(&self.r, &self.desc)
             .map_err(fail(func))?;
         let mut b = Vec::new();
-        super::Deadline::of_run(lua, rdr)
+        super::until_deadline(lua, rdr)
             .take(max as u64 + 1)
             .read_to_end(&mut b)
             .map_err(|e| fail(func)(crate::Error::io(e, self.desc.digest.to_string())))?;
@@ -166,7 +166,7 @@ fn put(lua: &Lua, r: &Value, content: &Value) -> mlua::Result<(String, i64)> {
         Source::Blob(b) => api
             .scheme(F, &b.0)?
             .blob_get(&b.0, &b.1)
-            .and_then(|rdr| target.blob_put(&r, &expect, &mut super::Deadline::of_run(lua, rdr))),
+            .and_then(|rdr| target.blob_put(&r, &expect, &mut super::until_deadline(lua, rdr))),
     }
     .map_err(fail(F))?;
     Ok((got.digest.to_string(), got.size))

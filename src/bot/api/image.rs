@@ -306,9 +306,7 @@ fn copy(lua: &Lua, src: &Value, tgt: &Value, opts: &Value) -> mlua::Result<()> {
     let tgt = ref_arg(F, 2, tgt)?;
     let mut opts = copy_opts(F, opts)?;
     // A copy still running at the script's deadline stops there (nothing is tagged).
-    opts.deadline = lua
-        .app_data_ref::<crate::bot::RunState>()
-        .and_then(|s| s.deadline);
+    opts.deadline = super::run_deadline(lua);
     if api.env.dry_run {
         // Reading is allowed: a missing source fails here as it would for real.
         let (d, _) = manifest::head(&api, F, &src)?;
@@ -351,12 +349,12 @@ fn export_tar(lua: &Lua, r: &Value, file: &Value) -> mlua::Result<()> {
     let scheme = api.scheme(F, &r)?;
     let path = Path::new(&file);
     let f = std::fs::File::create(path).map_err(|e| fail(F)(Error::io(e, file.clone())))?;
-    let mut out = super::Deadline::of_run(lua, BufWriter::with_capacity(256 * 1024, f));
+    let mut out = super::until_deadline(lua, BufWriter::with_capacity(256 * 1024, f));
     let res = crate::archive::export(scheme, &r, &Default::default(), &mut out)
         .and_then(|_| out.flush().map_err(|e| Error::io(e, file.clone())));
     if let Err(e) = res {
         // Never leave a partial tar that looks like a good one (nor flush more of it).
-        drop(out.inner.into_parts());
+        drop(out.into_inner().into_parts());
         let _ = std::fs::remove_file(path);
         return Err(fail(F)(e));
     }
@@ -378,7 +376,11 @@ fn import_tar(lua: &Lua, r: &Value, file: &Value) -> mlua::Result<()> {
         return Ok(());
     }
     let scheme = api.scheme(F, &r)?;
-    let res = crate::archive::import(scheme, &r, Path::new(&file), &Default::default());
+    let opts = crate::archive::ImportOpts {
+        deadline: super::run_deadline(lua),
+        ..Default::default()
+    };
+    let res = crate::archive::import(scheme, &r, Path::new(&file), &opts);
     api.close(&r);
     res.map_err(fail(F))?;
     Ok(())

@@ -77,51 +77,17 @@ impl Api {
     }
 }
 
-/// A reader or writer that fails once the run's deadline has passed, so a transfer streaming
-/// through it (a tar export, a blob put) stops there instead of running past the script's
-/// timeout. Checked on every call; each call moves at most one buffer.
-struct Deadline<T> {
-    inner: T,
-    at: Option<std::time::Instant>,
+/// The run's deadline (from the sandbox's [`RunState`](super::RunState)), for transfers that
+/// must stop there.
+fn run_deadline(lua: &Lua) -> Option<std::time::Instant> {
+    lua.app_data_ref::<super::RunState>()
+        .and_then(|s| s.deadline)
 }
 
-impl<T> Deadline<T> {
-    /// Wraps `inner` with the deadline of the run in `lua`.
-    fn of_run(lua: &Lua, inner: T) -> Deadline<T> {
-        let at = lua
-            .app_data_ref::<super::RunState>()
-            .and_then(|s| s.deadline);
-        Deadline { inner, at }
-    }
-
-    fn check(&self) -> std::io::Result<()> {
-        if self.at.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "script timeout reached",
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for Deadline<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.check()?;
-        self.inner.read(buf)
-    }
-}
-
-impl<W: std::io::Write> std::io::Write for Deadline<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.check()?;
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.check()?;
-        self.inner.flush()
-    }
+/// `inner` checked against the run's deadline on every read or write, so a transfer
+/// streaming through it (a tar export, a blob put) stops there.
+fn until_deadline<T>(lua: &Lua, inner: T) -> crate::deadline::DeadlineIo<T> {
+    crate::deadline::DeadlineIo::new(inner, run_deadline(lua))
 }
 
 /// Starts an API call: checks the deadline and returns the context.
