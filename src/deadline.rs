@@ -7,9 +7,14 @@ use std::time::Instant;
 
 use crate::{Error, ErrorKind, Result};
 
+/// Whether `deadline` has passed (`None` never does).
+pub(crate) fn passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
 /// Fails with kind `Canceled` when `deadline` has passed; `what` names the work stopped.
 pub(crate) fn check(deadline: Option<Instant>, what: &str) -> Result<()> {
-    if deadline.is_some_and(|d| Instant::now() >= d) {
+    if passed(deadline) {
         return Err(Error::new(
             ErrorKind::Canceled,
             format!("{what} stopped: deadline reached"),

@@ -74,7 +74,7 @@ pub struct RunState {
 /// its instruction hook). Long waits inside API calls (rate-limit polling) end at the deadline.
 pub fn check_deadline(lua: &mlua::Lua) -> mlua::Result<()> {
     if let Some(st) = lua.app_data_ref::<RunState>() {
-        if st.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        if crate::deadline::passed(st.deadline) {
             return Err(mlua::Error::runtime(format!(
                 "script {}: timeout reached",
                 st.script

@@ -31,7 +31,7 @@
 //! is a known gap.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use mlua::{
     chunk::ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value,
@@ -39,7 +39,8 @@ use mlua::{
 };
 
 use super::{Level, RunState, ScriptEnv};
-use crate::civil::{civil_from_days, days_from_civil, MONTHS, WEEKDAYS};
+use crate::civil::{civil_from_days, days_from_civil, unix_seconds_floor, MONTHS, WEEKDAYS};
+use crate::config::GoDuration;
 use crate::{Error, ErrorKind, Result};
 
 /// The hook runs after this many VM instructions: often enough to stop within microseconds of
@@ -402,7 +403,7 @@ fn kill_state(lua: &Lua) -> Option<Kill> {
     if recorded.is_some() {
         return recorded;
     }
-    if deadline.is_some_and(|d| Instant::now() >= d) {
+    if crate::deadline::passed(deadline) {
         set_kill(lua, Kill::Timeout);
         return Some(Kill::Timeout);
     }
@@ -429,7 +430,8 @@ fn script_error(lua: &Lua, env: &ScriptEnv, name: &str, err: mlua::Error) -> Err
     let kill = kill_state(lua).or_else(|| is_memory_error(&err).then_some(Kill::Memory));
     match kill {
         Some(Kill::Timeout) => {
-            let after = fmt_duration(env.limits.timeout.unwrap_or_default());
+            // Go's spelling ("2s", "1m30s"), as the timeout is written in the config.
+            let after = GoDuration(env.limits.timeout.unwrap_or_default()).to_string();
             return Error::new(ErrorKind::Canceled, format!("timeout after {after}"))
                 .context(script);
         }
@@ -565,29 +567,6 @@ fn traceback_line(id: &[u8], traceback: &str) -> Option<u64> {
         .find_map(|l| position(id, l.trim_start()).map(|(line, _)| line))
 }
 
-/// Go-like durations: "2s", "1m30s", "250ms", "1.5s".
-fn fmt_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        let s = d.as_secs();
-        let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-        return if h > 0 {
-            format!("{h}h{m}m{s}s")
-        } else if m > 0 {
-            format!("{m}m{s}s")
-        } else {
-            format!("{s}s")
-        };
-    }
-    if d < Duration::from_millis(1) {
-        return format!("{}µs", d.as_micros());
-    }
-    if d < Duration::from_secs(1) {
-        return format!("{}ms", d.as_millis());
-    }
-    let s = format!("{:.3}", d.as_secs_f64());
-    format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
-}
-
 /// "256 MiB", "1 GiB", "1000 bytes".
 fn fmt_bytes(n: usize) -> String {
     for (unit, suffix) in [(1usize << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
@@ -641,10 +620,7 @@ fn os_table(lua: &Lua) -> mlua::Result<Table> {
 }
 
 fn now_unix() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-    }
+    unix_seconds_floor(SystemTime::now()).unwrap_or(i64::MAX)
 }
 
 /// `os.time{year=, month=, day=, hour=12, min=0, sec=0}`, read as UTC; out-of-range fields
@@ -846,6 +822,7 @@ mod tests {
     use crate::bot::Limits;
     use std::sync::mpsc;
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     type Lines = Arc<Mutex<Vec<(Level, String, String)>>>;
 
@@ -1379,11 +1356,11 @@ mod tests {
 
     #[test]
     fn formatting_helpers() {
-        assert_eq!(fmt_duration(Duration::from_secs(2)), "2s");
-        assert_eq!(fmt_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(fmt_duration(Duration::from_secs(3600)), "1h0m0s");
-        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(fmt_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(GoDuration(Duration::from_secs(2)).to_string(), "2s");
+        assert_eq!(GoDuration(Duration::from_secs(90)).to_string(), "1m30s");
+        assert_eq!(GoDuration(Duration::from_secs(3600)).to_string(), "1h0m0s");
+        assert_eq!(GoDuration(Duration::from_millis(1500)).to_string(), "1.5s");
+        assert_eq!(GoDuration(Duration::from_millis(250)).to_string(), "250ms");
         assert_eq!(fmt_bytes(256 << 20), "256 MiB");
         assert_eq!(fmt_bytes(1 << 30), "1 GiB");
         assert_eq!(fmt_bytes(1000), "1000 bytes");

@@ -67,7 +67,7 @@ impl Stop<'_> {
     pub fn reason(&self) -> Option<&'static str> {
         if self.flag.is_some_and(|a| a.load(Ordering::Relaxed)) {
             Some("copy canceled")
-        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+        } else if crate::deadline::passed(self.deadline) {
             Some("copy stopped: deadline reached")
         } else {
             None
